@@ -1,0 +1,1 @@
+"""Faithful simulators of the station's hardware."""

@@ -1,0 +1,220 @@
+"""The simulated bench: virtual time, scripted switch edges, force pads and ADCs in one loop.
+
+:class:`SimWorld` is a small discrete-event simulation on a :class:`VirtualClock`. It holds
+
+* scheduled actions (switch edges from the virtual participant, faults to inject, ...),
+* ADS1x15 register models whose ALERT/RDY pulses it plays into the RDY GPIO lines at their exact
+  conversion times,
+* *pumps*: the station's consumers (timing core, ADC readers, cue scheduler), which it calls after
+  every step so that they see the world in virtual-time order, exactly as their own threads would
+  on real hardware.
+
+``run_until`` runs as fast as the host allows; ``run_realtime`` keeps virtual time in step with
+the host clock for demonstrations.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hardware.clock import NS_PER_S, VirtualClock
+from hardware.gpio import TimedMockFactory
+
+ForceFn = Callable[[int], float]
+"""``force_n(t_ns)``: force on a pad at a virtual time."""
+
+
+class Pump(Protocol):
+    def pump(self, now_ns: int | None = None) -> Any: ...
+
+    def next_due_ns(self) -> int | None: ...
+
+
+@dataclass
+class FsrPad:
+    """A force-sensing resistor in a voltage divider: Vout = V+ * RM / (RM + R_fsr).
+
+    The FSR's conductance is taken as linear in force (Interlink FSR 402 integration guide,
+    timing-and-hardware.md): ``G = leak_s + sensitivity_s_per_n * F``.
+    """
+
+    divider_ohm: float = 10_000.0
+    supply_v: float = 3.3
+    sensitivity_s_per_n: float = 4.0e-5
+    leak_s: float = 1.0e-7
+    force: ForceFn = field(default=lambda t_ns: 0.0)
+
+    def voltage_v(self, t_ns: int) -> float:
+        g = self.leak_s + self.sensitivity_s_per_n * max(0.0, self.force(t_ns))
+        x = self.divider_ohm * g
+        return self.supply_v * x / (1.0 + x)
+
+
+@dataclass
+class _Adc:
+    address: int
+    model: Any
+    rdy_gpio: int | None
+    attached: bool = True
+
+
+class SimWorld:
+    """Discrete-event driver of the simulated backend (see module docstring)."""
+
+    def __init__(self, clock: VirtualClock, factory: TimedMockFactory, bus: Any):
+        self.clock = clock
+        self.factory = factory
+        self.bus = bus
+        self._heap: list[tuple[int, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._adcs: list[_Adc] = []
+        self._pumps: list[Pump] = []
+        self._running: list[Pump] = []  # pumps inside a call now (one blocked on the bus)
+        self._interleaving = False
+        self.steps = 0
+        # Between two I2C transactions of one reader, the others get their turn (as their
+        # threads would on a real bus): a blocking single-shot scan must not starve the rest.
+        bus.on_unlock = self._interleave
+
+    # -- wiring ----------------------------------------------------------------------------------
+    def add_adc(self, address: int, model: Any, rdy_gpio: int | None) -> None:
+        self.bus.attach(address, model)
+        self._adcs.append(_Adc(address, model, rdy_gpio))
+
+    def add_pump(self, pump: Pump) -> None:
+        self._pumps.append(pump)
+
+    def remove_pump(self, pump: Pump) -> None:
+        if pump in self._pumps:
+            self._pumps.remove(pump)
+
+    def unplug_adc(self, address: int) -> None:
+        """The chip vanishes: I2C transactions fail and its RDY line stops pulsing."""
+        for adc in self._adcs:
+            if adc.address == address and adc.attached:
+                adc.attached = False
+                self.bus.detach(address)
+
+    def replug_adc(self, address: int) -> None:
+        """The chip comes back (power-on reset state, as a real chip would)."""
+        for adc in self._adcs:
+            if adc.address == address and not adc.attached:
+                adc.model.reset()
+                adc.attached = True
+                self.bus.attach(address, adc.model)
+
+    # -- scheduling ------------------------------------------------------------------------------
+    def schedule(self, t_ns: int, action: Callable[[], None]) -> None:
+        """Run ``action`` when virtual time reaches ``t_ns``."""
+        heapq.heappush(self._heap, (int(t_ns), next(self._order), action))
+
+    def play_edges(
+        self, gpio: int, edges: Iterable[tuple[int, int]], *, active_low: bool = True
+    ) -> None:
+        """Schedule a switch's contact edges ``(t_ns, closed)`` on an input line.
+
+        ``closed`` is the physical contact (1 = closed); with ``active_low`` a closed switch pulls
+        the line low. Each edge reaches the driver stamped with exactly its ``t_ns``.
+        """
+        pin = self.factory.mock_pin(gpio)
+        for t_ns, closed in edges:
+            level = (not closed) if active_low else bool(closed)
+            self.schedule(t_ns, lambda pin=pin, level=level, t_ns=t_ns: pin.drive_at(level, t_ns))
+
+    # -- running ---------------------------------------------------------------------------------
+    def next_time_ns(self) -> int | None:
+        """The earliest time at which something happens, or None when nothing is pending."""
+        candidates: list[int] = []
+        if self._heap:
+            candidates.append(self._heap[0][0])
+        for adc in self._adcs:
+            if adc.attached and adc.rdy_gpio is not None:
+                t = adc.model.next_event_ns()
+                if t is not None:
+                    candidates.append(t)
+        for pump in self._pumps:
+            t = pump.next_due_ns()
+            if t is not None:
+                candidates.append(t)
+        return min(candidates) if candidates else None
+
+    def step(self, t_ns: int) -> None:
+        """Advance to ``t_ns`` and deliver everything due by then, in time order."""
+        self.clock.advance_to(t_ns)
+        self._deliver()
+        for pump in list(self._pumps):
+            self._run_pump(pump)
+        self.steps += 1
+
+    def _deliver(self) -> None:
+        now = self.clock.now_ns()
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, _, action = heapq.heappop(heap)
+            action()
+        for adc in self._adcs:
+            if adc.attached and adc.rdy_gpio is not None:
+                pin = self.factory.mock_pin(adc.rdy_gpio)
+                for t_edge, level in adc.model.pending_rdy_edges(now):
+                    pin.drive_at(bool(level), t_edge)
+
+    def _run_pump(self, pump: Pump) -> None:
+        self._running.append(pump)
+        try:
+            pump.pump(self.clock.now_ns())
+        finally:
+            self._running.pop()
+
+    def _interleave(self) -> None:
+        if self._interleaving or not self._running:
+            return
+        self._interleaving = True
+        try:
+            self._deliver()
+            for pump in list(self._pumps):
+                if pump not in self._running:
+                    self._run_pump(pump)
+        finally:
+            self._interleaving = False
+
+    def run_until(self, t_end_ns: int) -> None:
+        """Run as fast as possible until virtual time ``t_end_ns``."""
+        stalled = 0
+        while True:
+            now = self.clock.now_ns()
+            t_next = self.next_time_ns()
+            if t_next is None or t_next > t_end_ns:
+                break
+            stalled = stalled + 1 if t_next <= now else 0
+            if stalled > 10_000:
+                raise RuntimeError(
+                    f"simulation stalled at t={now} ns: a pump never moves its next_due_ns on"
+                )
+            self.step(max(t_next, now))
+        if self.clock.now_ns() < t_end_ns:
+            self.step(t_end_ns)
+
+    def run_for(self, duration_s: float) -> None:
+        self.run_until(self.clock.now_ns() + round(duration_s * NS_PER_S))
+
+    def run_realtime(self, stop: threading.Event, max_step_s: float = 0.002) -> None:
+        """Keep virtual time in step with the host clock until ``stop`` is set (for demos)."""
+        t0_virtual = self.clock.now_ns()
+        t0_host = time.monotonic_ns()
+        while not stop.is_set():
+            target = t0_virtual + (time.monotonic_ns() - t0_host)
+            self.run_until(target)
+            t_next = self.next_time_ns()
+            wait_ns = (
+                max_step_s * NS_PER_S
+                if t_next is None
+                else min(t_next - self.clock.now_ns(), max_step_s * NS_PER_S)
+            )
+            if wait_ns > 0:
+                stop.wait(wait_ns / NS_PER_S)

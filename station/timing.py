@@ -1,0 +1,341 @@
+"""The timing core: driver-stamped edges in, debounced events out, nothing lost silently.
+
+Following pyControl, the driver callback only stamps and queues; everything else happens later on
+the consumer's own thread:
+
+1. :meth:`EventCore.ingress` makes the per-channel callback handed to an input line. It takes the
+   driver's timestamp (integer ns, CLOCK_MONOTONIC), numbers the edge, and puts it on a bounded
+   queue. When the queue is full the edge is dropped, counted, and a :class:`Gap` is recorded.
+2. :meth:`EventCore.pump` (the consumer thread, or the simulation loop) runs each edge through the
+   channel's :class:`Debouncer` and hands accepted transitions to subscribers as :class:`Event`.
+
+Debouncing works on timestamps only: the first edge of a transition is reported with its own
+time; edges within the channel's minimum on/off time after it are bounce; a transition that is
+still present when that time has passed is reported at the time of its last edge, so a real press
+shorter than the minimum is never swallowed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hardware.clock import Clock
+
+#: Event flag: raw edges were lost before this event (queue overflow or a missed driver edge).
+FLAG_GAP_BEFORE = 1
+#: Event flag: reported after its channel's minimum on/off time (a short real transition).
+FLAG_SHORT = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A debounced transition on a channel.
+
+    ``t_ns``: driver timestamp (CLOCK_MONOTONIC ns); ``level``: 1 active (pressed, peg in, force
+    above onset), 0 inactive; ``seq``: number of this event in the recording, gapless;
+    ``raw_seq``: number of the raw edge it came from; ``flags``: ``FLAG_*`` bits.
+    """
+
+    t_ns: int
+    channel: str
+    level: int
+    seq: int
+    raw_seq: int
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Raw edges that never reached the debouncer, or a detected hole in a stream."""
+
+    channel: str
+    reason: str  # "queue_overflow" | "missed_edge" | "samples_missed" | ...
+    count: int
+    t_first_ns: int
+    t_last_ns: int
+
+
+@dataclass
+class ChannelStats:
+    raw_edges: int = 0
+    events: int = 0
+    bounce_edges: int = 0
+    missed_edges: int = 0
+    chattering: bool = False
+
+
+class Debouncer:
+    """Timestamp debouncer for one channel with minimum on and off times (ns)."""
+
+    __slots__ = ("level", "min_off_ns", "min_on_ns", "raw_level", "t_level", "t_raw")
+
+    def __init__(self, min_on_ns: int, min_off_ns: int, level: int = 0, t_ns: int = -(1 << 62)):
+        self.min_on_ns = min_on_ns
+        self.min_off_ns = min_off_ns
+        self.level = level
+        self.t_level = t_ns
+        self.raw_level = level
+        self.t_raw = t_ns
+
+    def _hold_ns(self) -> int:
+        return self.min_on_ns if self.level else self.min_off_ns
+
+    def feed(self, t_ns: int, level: int) -> list[tuple[int, int, int]]:
+        """Process one raw edge; returns accepted transitions as ``(t_ns, level, flags)``."""
+        out: list[tuple[int, int, int]] = []
+        if self.raw_level != self.level and t_ns >= self.t_level + self._hold_ns():
+            out.append(self._accept(self.t_raw, self.raw_level, FLAG_SHORT))
+        self.raw_level = level
+        self.t_raw = t_ns
+        if level != self.level and t_ns >= self.t_level + self._hold_ns():
+            out.append(self._accept(t_ns, level, 0))
+        return out
+
+    def flush(self, now_ns: int) -> tuple[int, int, int] | None:
+        """Report a pending transition whose hold time has passed by ``now_ns``."""
+        if self.raw_level != self.level and now_ns >= self.t_level + self._hold_ns():
+            return self._accept(self.t_raw, self.raw_level, FLAG_SHORT)
+        return None
+
+    @property
+    def pending(self) -> bool:
+        return self.raw_level != self.level
+
+    def _accept(self, t_ns: int, level: int, flags: int) -> tuple[int, int, int]:
+        self.level = level
+        self.t_level = t_ns
+        return (t_ns, level, flags)
+
+
+@dataclass
+class _Channel:
+    name: str
+    debouncer: Debouncer
+    stats: ChannelStats = field(default_factory=ChannelStats)
+    recent_bounce_ns: deque[int] = field(default_factory=deque)
+    gap_pending: bool = False
+
+
+Subscriber = Callable[[Event], None]
+FaultSink = Callable[[str, str], None]
+"""``sink(channel, message)``: a fault a person should know about."""
+
+
+class EventCore:
+    """Queue plus per-channel debouncing from driver edges to subscribers.
+
+    :param clock: the clock the drivers stamp with (for flushing pending transitions).
+    :param capacity: the most raw edges waiting in the queue; beyond it edges are dropped and
+        counted (``lost``), never silently.
+    :param chatter_edges_per_s: bounce edges per second above which a channel is flagged
+        chattering (a fault, reported once per episode).
+    """
+
+    def __init__(self, clock: Clock, capacity: int = 65_536, chatter_edges_per_s: float = 50.0):
+        self.clock = clock
+        self.capacity = capacity
+        self.chatter_edges_per_s = chatter_edges_per_s
+        self._queue: queue.SimpleQueue[tuple[int, int, int, int]] = queue.SimpleQueue()
+        self._raw_seq = itertools.count()
+        self._channels: list[_Channel] = []
+        self._index: dict[str, int] = {}
+        self._subscribers: list[Subscriber] = []
+        self._fault_sinks: list[FaultSink] = []
+        self._seq = 0
+        self.lost = 0
+        self.gaps: list[Gap] = []
+        self._overflow: list[int] | None = None  # [count, t_first, t_last, channel]
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._pump_lock = threading.Lock()
+
+    # -- setup ---------------------------------------------------------------------------------
+    def add_channel(
+        self, name: str, min_on_ns: int, min_off_ns: int, level: int = 0, t_ns: int | None = None
+    ) -> int:
+        """Register a channel with its debounce times and its level at the start."""
+        if name in self._index:
+            raise ValueError(f"channel {name!r} registered twice")
+        start = self.clock.now_ns() if t_ns is None else t_ns
+        self._index[name] = len(self._channels)
+        # The level at start is taken as settled for its hold time: no transition is invented.
+        self._channels.append(
+            _Channel(
+                name, Debouncer(min_on_ns, min_off_ns, level, start - max(min_on_ns, min_off_ns))
+            )
+        )
+        return self._index[name]
+
+    def set_initial_level(self, name: str, level: int) -> None:
+        """Set a channel's settled level before any edge (a switch found closed at start)."""
+        db = self._channels[self._index[name]].debouncer
+        db.level = db.raw_level = level
+
+    def next_due_ns(self) -> int | None:
+        """When a pending transition matures (for the simulation loop), else None."""
+        due = [
+            c.debouncer.t_level + c.debouncer._hold_ns()
+            for c in self._channels
+            if c.debouncer.pending
+        ]
+        return min(due) if due else None
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    def on_fault(self, sink: FaultSink) -> None:
+        self._fault_sinks.append(sink)
+
+    def channel_names(self) -> list[str]:
+        return [c.name for c in self._channels]
+
+    def stats(self, name: str) -> ChannelStats:
+        return self._channels[self._index[name]].stats
+
+    def level(self, name: str) -> int:
+        """The debounced level of a channel as of the last pump."""
+        return self._channels[self._index[name]].debouncer.level
+
+    # -- producer side (driver threads) -----------------------------------------------------------
+    def ingress(self, name: str) -> Callable[[int, int], None]:
+        """The callback for one channel: ``cb(t_ns, level)``; only numbers and enqueues."""
+        index = self._index[name]
+        put = self._queue.put
+        qsize = self._queue.qsize
+        next_seq = self._raw_seq.__next__
+        capacity = self.capacity
+
+        def on_edge(t_ns: int, level: int) -> None:
+            n = next_seq()
+            if qsize() >= capacity:
+                self._dropped(index, t_ns)
+                return
+            put((t_ns, index, level, n))
+
+        return on_edge
+
+    def _dropped(self, index: int, t_ns: int) -> None:
+        self.lost += 1
+        ov = self._overflow
+        if ov is None:
+            self._overflow = [1, t_ns, t_ns, index]
+        else:
+            ov[0] += 1
+            ov[2] = t_ns
+
+    # -- consumer side -------------------------------------------------------------------------
+    def pump(self, now_ns: int | None = None) -> int:
+        """Process every queued edge, then flush matured transitions. Returns edges processed."""
+        with self._pump_lock:
+            get = self._queue.get_nowait
+            n = 0
+            while True:
+                try:
+                    t_ns, index, level, raw_seq = get()
+                except queue.Empty:
+                    break
+                n += 1
+                self._process(t_ns, index, level, raw_seq)
+            self._close_overflow()
+            now = self.clock.now_ns() if now_ns is None else now_ns
+            for ch in self._channels:
+                if ch.debouncer.pending:
+                    accepted = ch.debouncer.flush(now)
+                    if accepted is not None:
+                        self._emit(ch, accepted, -1)
+            return n
+
+    def _close_overflow(self) -> None:
+        ov = self._overflow
+        if ov is not None:
+            self._overflow = None
+            count, t_first, t_last, index = ov
+            name = self._channels[index].name
+            self.gaps.append(Gap(name, "queue_overflow", count, t_first, t_last))
+            for ch in self._channels:
+                ch.gap_pending = True
+            self._fault("*", f"event queue overflowed: {count} raw edges lost (first on {name})")
+
+    def _process(self, t_ns: int, index: int, level: int, raw_seq: int) -> None:
+        ch = self._channels[index]
+        st = ch.stats
+        st.raw_edges += 1
+        db = ch.debouncer
+        if level == db.raw_level:
+            # Two edges to the same level: the driver lost the edge between them.
+            st.missed_edges += 1
+            ch.gap_pending = True
+            self.gaps.append(Gap(ch.name, "missed_edge", 1, db.t_raw, t_ns))
+        accepted = db.feed(t_ns, level)
+        if not accepted or accepted[-1][0] != t_ns:
+            self._bounce(ch, t_ns)
+        for item in accepted:
+            self._emit(ch, item, raw_seq)
+
+    def _bounce(self, ch: _Channel, t_ns: int) -> None:
+        ch.stats.bounce_edges += 1
+        recent = ch.recent_bounce_ns
+        recent.append(t_ns)
+        window_start = t_ns - 1_000_000_000
+        while recent and recent[0] < window_start:
+            recent.popleft()
+        if len(recent) > self.chatter_edges_per_s:
+            if not ch.stats.chattering:
+                ch.stats.chattering = True
+                self._fault(
+                    ch.name,
+                    f"{ch.name} is chattering: {len(recent)} bounce edges in the last second "
+                    "(worn or loose switch?); its events are flagged",
+                )
+        elif ch.stats.chattering and len(recent) < self.chatter_edges_per_s / 2:
+            ch.stats.chattering = False
+
+    def _emit(self, ch: _Channel, accepted: tuple[int, int, int], raw_seq: int) -> None:
+        t_ns, level, flags = accepted
+        if ch.gap_pending:
+            flags |= FLAG_GAP_BEFORE
+            ch.gap_pending = False
+        ev = Event(t_ns, ch.name, level, self._seq, raw_seq, flags)
+        self._seq += 1
+        ch.stats.events += 1
+        for sub in self._subscribers:
+            sub(ev)
+
+    def _fault(self, channel: str, message: str) -> None:
+        for sink in self._fault_sinks:
+            sink(channel, message)
+
+    # -- thread ----------------------------------------------------------------------------------
+    def start(self, poll_s: float = 0.005) -> None:
+        """Run the consumer on its own thread (real hardware and real-time simulation)."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+
+        def run() -> None:
+            q = self._queue
+            while not self._stop.is_set():
+                try:
+                    item = q.get(timeout=poll_s)
+                except queue.Empty:
+                    self.pump()
+                    continue
+                with self._pump_lock:
+                    self._process(*item)
+                self.pump()
+
+        self._thread = threading.Thread(target=run, name="event-core", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+        self.pump()

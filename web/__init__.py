@@ -1,0 +1,1 @@
+"""The clinic server (Flask). Reads and writes through the station's store; never touches hardware."""
