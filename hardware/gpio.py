@@ -80,6 +80,7 @@ class TimedMockFactory(MockFactory):
     def __init__(self, clock: Clock, revision: str = MOCK_REVISION):
         self.clock = clock
         self._output_listeners: list[OutputListener] = []
+        self._by_gpio: dict[int, TimedMockPin] = {}
         super().__init__(revision=revision, pin_class=TimedMockPin)
 
     def ticks(self) -> float:  # type: ignore[override]
@@ -94,8 +95,12 @@ class TimedMockFactory(MockFactory):
             listener(gpio, t_ns, level)
 
     def mock_pin(self, gpio: int) -> TimedMockPin:
-        pin = self.pin(gpio)
-        assert isinstance(pin, TimedMockPin)
+        """The simulated pin of a BCM line (cached: gpiozero's pin lookup walks the header)."""
+        pin = self._by_gpio.get(gpio)
+        if pin is None or self.pins.get(pin.info) is not pin:
+            pin = self.pin(gpio)
+            assert isinstance(pin, TimedMockPin)
+            self._by_gpio[gpio] = pin
         return pin
 
 

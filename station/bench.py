@@ -312,7 +312,9 @@ def _machine() -> dict[str, Any]:
 
 def format_timing(f: dict[str, Any]) -> str:
     through = f"{f['events_per_s']:,} edges/s (offered {f['sustained_offered_per_s']:,}/s, lost {f['lost']})"
-    latency = f"p50 {f['latency_p50_ms']} ms, p99 {f['latency_p99_ms']} ms, max {f['latency_max_ms']} ms"
+    latency = (
+        f"p50 {f['latency_p50_ms']} ms, p99 {f['latency_p99_ms']} ms, max {f['latency_max_ms']} ms"
+    )
     adc = f"{f['adc_cpu_us_per_sample']} us CPU per sample; 4 x ADS1115 at 860/s = {f['adc_cpu_fraction_of_core']:.1%}"
     ours = f"ours exact = {f['gil_ours_exact']} (max error {f['gil_ours_max_abs_error_ns']} ns)"
     usual = (

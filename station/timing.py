@@ -147,6 +147,7 @@ class EventCore:
         self._subscribers: list[Subscriber] = []
         self._fault_sinks: list[FaultSink] = []
         self._seq = 0
+        self._last_raw_seq = -1
         self.lost = 0
         self.gaps: list[Gap] = []
         self._overflow: list[int] | None = None  # [count, t_first, t_last, channel]
@@ -257,11 +258,14 @@ class EventCore:
             count, t_first, t_last, index = ov
             name = self._channels[index].name
             self.gaps.append(Gap(name, "queue_overflow", count, t_first, t_last))
-            for ch in self._channels:
-                ch.gap_pending = True
             self._fault("*", f"event queue overflowed: {count} raw edges lost (first on {name})")
 
     def _process(self, t_ns: int, index: int, level: int, raw_seq: int) -> None:
+        if raw_seq != self._last_raw_seq + 1:
+            # Raw edges were numbered but never queued: every channel's next event is flagged.
+            for other in self._channels:
+                other.gap_pending = True
+        self._last_raw_seq = raw_seq
         ch = self._channels[index]
         st = ch.stats
         st.raw_edges += 1

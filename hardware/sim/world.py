@@ -26,6 +26,10 @@ from typing import Any, Protocol
 from hardware.clock import NS_PER_S, VirtualClock
 from hardware.gpio import TimedMockFactory
 
+#: Other readers get a turn when a reader's transactions have moved the clock on by this much
+#: (about two I2C transactions at 400 kHz; a conversion at 860 samples/s takes 1,163 us).
+INTERLEAVE_NS = 250_000
+
 ForceFn = Callable[[int], float]
 """``force_n(t_ns)``: force on a pad at a virtual time."""
 
@@ -77,6 +81,7 @@ class SimWorld:
         self._pumps: list[Pump] = []
         self._running: list[Pump] = []  # pumps inside a call now (one blocked on the bus)
         self._interleaving = False
+        self._last_interleave_ns = 0
         self.steps = 0
         # Between two I2C transactions of one reader, the others get their turn (as their
         # threads would on a real bus): a blocking single-shot scan must not starve the rest.
@@ -174,6 +179,10 @@ class SimWorld:
     def _interleave(self) -> None:
         if self._interleaving or not self._running:
             return
+        now = self.clock.now_ns()
+        if now - self._last_interleave_ns < INTERLEAVE_NS:
+            return
+        self._last_interleave_ns = now
         self._interleaving = True
         try:
             self._deliver()

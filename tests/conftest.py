@@ -1,0 +1,49 @@
+"""Shared fixtures: the reference station on the simulated backend, data in a temporary folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from station.config import StationConfig, load_config, reference_config_path
+from station.rig import Rig, open_rig
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every test: simulated hardware, data in its own folder, no config from the machine."""
+    monkeypatch.setenv("STATION_HARDWARE", "sim")
+    monkeypatch.setenv("STATION_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("STATION_CONFIG", raising=False)
+
+
+@pytest.fixture
+def ref_config() -> StationConfig:
+    return load_config(reference_config_path())
+
+
+@pytest.fixture
+def sim_rig(ref_config: StationConfig) -> Iterator[Rig]:
+    rig = open_rig(ref_config)
+    yield rig
+    rig.close()
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    """Write a config file from the reference with text substitutions; returns its path."""
+
+    def make(*replacements: tuple[str, str], append: str = "", name: str = "station.toml") -> Path:
+        text = reference_config_path().read_text()
+        for old, new in replacements:
+            assert old in text, f"fixture: {old!r} not in the reference config"
+            text = text.replace(old, new, 1)
+        path = tmp_path / name
+        path.write_text(text + append)
+        return path
+
+    return make
