@@ -43,8 +43,8 @@ def test_web_never_touches_hardware() -> None:
 
 
 def test_one_exception_base() -> None:
-    from hardware.errors import StationError as base
+    from hardware.errors import StationError as HardwareLayerBase
     from station.errors import ConfigError, HardwareError, StationError
 
-    assert StationError is base
+    assert StationError is HardwareLayerBase
     assert issubclass(ConfigError, StationError) and issubclass(HardwareError, StationError)

@@ -131,7 +131,7 @@ def test_queue_overflow_is_counted_and_flagged() -> None:
 
 
 def test_missed_driver_edge_is_detected() -> None:
-    core, events = make_core()
+    core, _ = make_core()
     t0 = core.clock.now_ns() + 10 * MS
     feed(core, "btn", [(t0, 1), (t0 + 50 * MS, 1)])  # the release between them never came
     core.pump()
@@ -140,7 +140,7 @@ def test_missed_driver_edge_is_detected() -> None:
 
 
 def test_chattering_channel_is_reported_once() -> None:
-    core, events = make_core()
+    core, _ = make_core()
     faults: list[tuple[str, str]] = []
     core.on_fault(lambda ch, msg: faults.append((ch, msg)))
     t = core.clock.now_ns() + 10 * MS
