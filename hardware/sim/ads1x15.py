@@ -373,7 +373,11 @@ class Ads1x15Model:
 
     def _refresh_pin(self, t_ns: int) -> None:
         # When off the pin is high impedance, pulled up.
-        level = True if self._pin_mode() == "off" else self._active == bool(self._config & COMP_ACTIVE_HIGH)
+        level = (
+            True
+            if self._pin_mode() == "off"
+            else self._active == bool(self._config & COMP_ACTIVE_HIGH)
+        )
         if level != self._level:
             self._level = level
             self._edges.append((t_ns, level))
