@@ -120,6 +120,9 @@ class AdsReader:
         self._rdy_line: InputLine | None = None
         self._rdy_queue: queue.SimpleQueue[int] = queue.SimpleQueue()
         self._held: list[int] = []  # RDY stamps taken off the queue by the thread's wait
+        self._begin_ns = 0
+        self._errors_unreported = 0
+        self._last_error_report_ns: int | None = None
         self._ads: Any = None
         self.stats = AdcStats()
         self._consecutive_errors = 0
@@ -131,13 +134,22 @@ class AdsReader:
         self._stop = threading.Event()
 
     @property
+    def answering(self) -> bool:
+        """False while the chip is lost (missing, failing or silent) and being probed again."""
+        return self._lost_since_ns is None
+
+    @property
     def label(self) -> str:
         return f"{self.name} ({self.chip} at 0x{self.address:02X})"
 
     # -- setup -----------------------------------------------------------------------------------
-    def open(self) -> None:
-        """Configure the chip. Raises :class:`HardwareError` naming the chip when it is absent."""
-        self._configure()
+    def open(self) -> bool:
+        """Configure the chip and its ALERT/RDY line; True when it answered.
+
+        A chip that does not answer is reported through ``on_fault`` (naming it and what to
+        check) and probed again every :data:`REPROBE_NS`; its samples are counted missing until
+        it answers.
+        """
         if self._rdy_spec is not None and self._rdy_line is None:
             factory, gpio = self._rdy_spec
             put = self._rdy_queue.put
@@ -151,6 +163,28 @@ class AdsReader:
         now = self.clock.now_ns()
         self._last_ok_ns = now
         self._next_due_ns = now
+        try:
+            self._configure()
+        except HardwareError as exc:
+            self._on_fault(str(exc))
+            self._lost(now)
+            return False
+        return True
+
+    def begin(self, t_ns: int) -> None:
+        """Start counting from ``t_ns``: conversions finished before it belong to no recording."""
+        self._begin_ns = t_ns
+        self._last_ok_ns = max(self._last_ok_ns, t_ns)
+        if self._lost_since_ns is not None:
+            self._lost_since_ns = max(self._lost_since_ns, t_ns)
+
+    def finish(self, t_ns: int) -> None:
+        """End of the recording: a chip still lost leaves a gap up to ``t_ns``."""
+        if self._lost_since_ns is not None and t_ns > self._lost_since_ns:
+            missing = (t_ns - self._lost_since_ns) // (self.period_ns * len(self.channels))
+            for ch in self.channels:
+                self._on_gap(ch, "chip_lost", int(missing), self._lost_since_ns, t_ns)
+            self._lost_since_ns = t_ns
 
     def _configure(self) -> None:
         from adafruit_ads1x15.ads1x15 import Mode
@@ -225,6 +259,7 @@ class AdsReader:
                     "(ALERT/RDY silent: chip unpowered, unplugged or misconfigured?)"
                 )
                 self._lost(now)
+                return
             self._next_due_ns = (
                 max(now, self._last_ok_ns) + SILENT_AFTER_PERIODS * self.period_ns + 1
             )
@@ -245,7 +280,10 @@ class AdsReader:
             try:
                 edges.append(get())
             except queue.Empty:
-                return edges
+                break
+        if edges and edges[0] < self._begin_ns:
+            edges = [t for t in edges if t >= self._begin_ns]
+        return edges
 
     def _read_one(self, channel: int, t_ns: int, *, stamp_after: bool) -> bool:
         try:
@@ -273,10 +311,19 @@ class AdsReader:
         self._consecutive_errors += 1
         for ch in self.channels:
             self._on_gap(ch, "i2c_error", 1, t_ns, t_ns)
-        if self._consecutive_errors == 1:
-            self._on_fault(
-                f"{self.label}: I2C read failed ({exc}); the sample is missing and the stream flagged"
+        # One message per second at most: the first failure, then how many more there were.
+        self._errors_unreported += 1
+        last = self._last_error_report_ns
+        if last is None or t_ns - last >= NS_PER_S:
+            n = self._errors_unreported
+            more = (
+                f" ({n} failed reads since the last report)" if last is not None and n > 1 else ""
             )
+            self._on_fault(
+                f"{self.label}: I2C read failed ({exc}); samples missing, stream flagged{more}"
+            )
+            self._last_error_report_ns = t_ns
+            self._errors_unreported = 0
         if self._consecutive_errors >= LOST_AFTER_ERRORS:
             self._on_fault(
                 f"{self.label}: {self._consecutive_errors} reads failed in a row; chip lost, retrying"

@@ -35,6 +35,14 @@ class TimedMockPin(MockPin):
     """
 
     _factory: TimedMockFactory
+    _driven: bool | None = None  # the level a switch holds the line at, once scripted
+
+    def _set_pull(self, value: str) -> None:
+        # gpiozero's mock moves an input to its pull; a real pull resistor (~50 kOhm) cannot move
+        # a line that a closed contact holds, so a scripted level survives (re)opening the line.
+        super()._set_pull(value)
+        if self._driven is not None and self._state != self._driven:
+            self._set_level_at(self._driven, self._factory.clock.now_ns())
 
     def clear_states(self) -> None:
         self._last_change = self._factory.ticks()
@@ -62,6 +70,7 @@ class TimedMockPin(MockPin):
         """
         if self._function != "input":
             raise RuntimeError(f"GPIO{self.info.name}: cannot drive an output pin")
+        self._driven = bool(level)
         if not self._set_level_at(bool(level), t_ns):
             return False
         edges_wanted = ("both", "rising") if level else ("both", "falling")

@@ -98,7 +98,8 @@ def measure_pad(
     points: list[CalibrationPoint] = []
     try:
         rec.start()
-        if pad not in rec.pads or not rec.readers:
+        reader = rec.readers.get(spec.adc)
+        if reader is None or not reader.answering:
             raise CalibrationError(
                 f"{pad}: its ADC {spec.adc} is not answering: "
                 + "; ".join(f.message for f in rec.faults)

@@ -49,8 +49,10 @@ def _weights(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(
             f"weights must be grams separated by commas, e.g. 0,100,200,500; got {text!r}"
         ) from None
-    if len(values) < 3 or any(v < 0 for v in values):
-        raise argparse.ArgumentTypeError("give at least 3 weights in grams, none negative")
+    if len(set(values)) < 3 or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(
+            "give at least 3 different weights in grams, none negative"
+        )
     return values
 
 

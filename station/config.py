@@ -41,6 +41,9 @@ PIN_FACTORIES = ("auto", "lgpio", "rpigpio")
 
 # Default debounce for switches: pyControl's default of 5 ms (timing-and-hardware.md, pyControl row).
 DEFAULT_SWITCH_MIN_MS = 5.0
+# Bounce edges per second above which a switch is reported chattering: the timing core's default
+# (docs/timing.md#chattering), well above the bounce of fast tapping.
+DEFAULT_CHATTER_EDGES_PER_S = 200.0
 # Default pad press detection: minimum on 20 ms, off 40 ms as in TeensyTap
 # (florisvanvugt/teensytap, clinical-tests.md). Thresholds in N are device settings above the
 # FSR 402's ~0.2 N floor (timing-and-hardware.md), not clinical numbers.
@@ -112,7 +115,7 @@ class PadSpec:
 @dataclass(frozen=True)
 class TimingSpec:
     queue_capacity: int = 65_536
-    chatter_edges_per_s: float = 50.0
+    chatter_edges_per_s: float = DEFAULT_CHATTER_EDGES_PER_S
 
 
 @dataclass(frozen=True)
@@ -303,7 +306,9 @@ def parse_config(doc: Mapping[str, Any], cfg_path: Path) -> StationConfig:
         queue_capacity=tm.get(
             "queue_capacity", int, 65_536, lambda v: None if v >= 64 else "must be >= 64"
         ),
-        chatter_edges_per_s=float(tm.get("chatter_edges_per_s", float, 50.0, _positive)),
+        chatter_edges_per_s=float(
+            tm.get("chatter_edges_per_s", float, DEFAULT_CHATTER_EDGES_PER_S, _positive)
+        ),
     )
     tm.finish()
 
@@ -317,9 +322,12 @@ def parse_config(doc: Mapping[str, Any], cfg_path: Path) -> StationConfig:
     names: dict[str, str] = {}
     pins: dict[int, str] = {}
 
-    def claim_name(t: _Table, name: str) -> None:
+    def claim_name(t: _Table, name: str, where: str | None = None) -> None:
+        """Claim a unique name; a duplicate is reported at the entry's position (``#3``)."""
         if name in names:
             t.fail(f"name {name!r} is already used by {names[name]}", "name")
+        if where is not None:
+            t.where = where
         names[name] = t.where
 
     def claim_pin(t: _Table, key: str, gpio: int) -> None:
@@ -333,8 +341,7 @@ def parse_config(doc: Mapping[str, Any], cfg_path: Path) -> StationConfig:
         for i, entry in enumerate(entries):
             t = _Table(file, f"[[{kind}]] #{i + 1}", entry)
             name = t.get("name", str, check=_name_check)
-            t.where = f'[[{kind}]] "{name}"'
-            claim_name(t, name)
+            claim_name(t, name, f'[[{kind}]] "{name}"')
             gpio = t.get("gpio", int, check=_gpio_check)
             claim_pin(t, "gpio", gpio)
             pull = t.choice("pull", ("up", "down"), sw_pull)
@@ -369,9 +376,7 @@ def parse_config(doc: Mapping[str, Any], cfg_path: Path) -> StationConfig:
         where = f"[[led]] #{i + 1}" if kind == "led" else "[buzzer]"
         t = _Table(file, where, entry)
         name = t.get("name", str, "buzzer" if kind == "buzzer" else ..., _name_check)
-        if kind == "led":
-            t.where = f'[[led]] "{name}"'
-        claim_name(t, name)
+        claim_name(t, name, f'[[led]] "{name}"' if kind == "led" else None)
         gpio = t.get("gpio", int, check=_gpio_check)
         claim_pin(t, "gpio", gpio)
         active = t.choice("active", ("high", "low"), "high")
@@ -394,8 +399,7 @@ def parse_config(doc: Mapping[str, Any], cfg_path: Path) -> StationConfig:
     for i, entry in enumerate(top.get("adc", list, [])):
         t = _Table(file, f"[[adc]] #{i + 1}", entry)
         name = t.get("name", str, check=_name_check)
-        t.where = f'[[adc]] "{name}"'
-        claim_name(t, name)
+        claim_name(t, name, f'[[adc]] "{name}"')
         chip = t.choice("chip", tuple(ADS_DATA_RATES_SPS), "ADS1115")
         address = t.get(
             "address",
@@ -448,8 +452,7 @@ def parse_config(doc: Mapping[str, Any], cfg_path: Path) -> StationConfig:
     for i, entry in enumerate(top.get("pad", list, [])):
         t = _Table(file, f"[[pad]] #{i + 1}", entry)
         name = t.get("name", str, check=_name_check)
-        t.where = f'[[pad]] "{name}"'
-        claim_name(t, name)
+        claim_name(t, name, f'[[pad]] "{name}"')
         kind = t.choice("kind", ("finger", "home", "dish"))
         adc = t.get(
             "adc",
@@ -476,7 +479,11 @@ def parse_config(doc: Mapping[str, Any], cfg_path: Path) -> StationConfig:
         onset = float(t.get("onset_n", float, pd_onset, _positive))
         offset = float(t.get("offset_n", float, pd_offset, _positive))
         if offset >= onset:
-            t.fail(f"must be below onset_n ({onset} N) for hysteresis; got {offset}", "offset_n")
+            problem = f"must be below onset_n ({onset} N) for hysteresis; got {offset}"
+            if "offset_n" in t.data or "onset_n" in t.data:
+                t.fail(problem, "offset_n")
+            # Neither is set on the pad: the mistake is in the defaults, so name them.
+            pd.fail(f"{problem} (used by [[pad]] {name!r})", "offset_n")
         spec = PadSpec(
             name=name,
             kind=kind,

@@ -149,6 +149,9 @@ class Recorder:
                 on_fault=lambda msg, src=adc.name: self._fault(src, msg),
                 rdy=(rig.factory, adc.rdy_gpio) if adc.rdy_gpio is not None else None,
             )
+            reader = self.readers[adc.name]
+            if reader.mode == "rdy":  # which clock stamped the RDY edges
+                reader.timestamp_source = f"rdy_edge ({rig.provenance.timestamp_source})"
         self._started = False
 
     def _set_initial_level(self, name: str, kind: str) -> None:
@@ -166,13 +169,16 @@ class Recorder:
 
     # -- running ---------------------------------------------------------------------------------
     def open_adcs(self) -> None:
-        """Configure every used ADC; a missing chip is a fault, the others carry on."""
-        for name, reader in list(self.readers.items()):
-            try:
-                reader.open()
-            except Exception as exc:
-                self._fault(name, str(exc))
-                del self.readers[name]
+        """Configure every used ADC; a missing chip is a fault, probed again, the others carry on.
+
+        Counting starts once all are configured: conversions a chip finished while the next one
+        was being set up belong to no recording and are not gaps.
+        """
+        for reader in self.readers.values():
+            reader.open()
+        t_start = self.clock.now_ns()
+        for reader in self.readers.values():
+            reader.begin(t_start)
 
     def start(self) -> None:
         if self._started:
@@ -212,6 +218,9 @@ class Recorder:
             for reader in self.readers.values():
                 reader.stop()
             self.core.stop()
+        now = self.clock.now_ns()
+        for reader in self.readers.values():
+            reader.finish(now)
         self._started = False
 
     def close(self) -> None:

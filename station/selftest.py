@@ -87,9 +87,9 @@ def _merge(checks: list[DeviceCheck], later: list[DeviceCheck]) -> None:
         elif c.kind == "adc":
             prev = checks[i]
             extra = c.detail.split(": ", 1)[-1]
-            checks[i] = DeviceCheck(
-                c.name, "adc", prev.ok and c.ok, f"{prev.detail}; {extra}", prev.state
-            )
+            # The same fault seen again in a later round is said once.
+            detail = prev.detail if extra in prev.detail else f"{prev.detail}; {extra}"
+            checks[i] = DeviceCheck(c.name, "adc", prev.ok and c.ok, detail, prev.state)
 
 
 def _judge(rig: Rig, rec: Recorder, first: bool) -> list[DeviceCheck]:
@@ -213,6 +213,11 @@ def _judge_adcs(
             continue
         force = stream.last_force_n
         cal = "" if stream.calibration.calibrated else " (uncalibrated: approximate)"
+        expected = cfg.adc(spec.adc).data_rate_sps / max(1, len(rec.readers[spec.adc].channels))
+        if stream.achieved_sps() < MIN_RATE_FRACTION * expected or stream.gaps:
+            detail = f"{spec.adc} AIN{spec.channel}: {stream.achieved_sps():.0f} samples/s, {len(stream.gaps)} gaps"
+            checks.append(DeviceCheck(spec.name, "pad", False, detail, round(force, 3)))
+            continue
         checks.append(
             DeviceCheck(
                 spec.name,

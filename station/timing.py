@@ -30,6 +30,8 @@ from hardware.clock import Clock
 FLAG_GAP_BEFORE = 1
 #: Event flag: reported after its channel's minimum on/off time (a short real transition).
 FLAG_SHORT = 2
+#: Event flag: the channel was chattering (far more bounce than a switch in use gives) when it came.
+FLAG_CHATTER = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +40,8 @@ class Event:
 
     ``t_ns``: driver timestamp (CLOCK_MONOTONIC ns); ``level``: 1 active (pressed, peg in, force
     above onset), 0 inactive; ``seq``: number of this event in the recording, gapless;
-    ``raw_seq``: number of the raw edge it came from; ``flags``: ``FLAG_*`` bits.
+    ``raw_seq``: number of the raw edge whose arrival produced it (for a short transition that is
+    the next edge; -1 when a flush reported it); ``flags``: ``FLAG_*`` bits.
     """
 
     t_ns: int
@@ -54,7 +57,7 @@ class Gap:
     """Raw edges that never reached the debouncer, or a detected hole in a stream."""
 
     channel: str
-    reason: str  # "queue_overflow" | "missed_edge" | "samples_missed" | ...
+    reason: str  # "queue_overflow" | "missed_edge"
     count: int
     t_first_ns: int
     t_last_ns: int
@@ -133,10 +136,12 @@ class EventCore:
     :param capacity: the most raw edges waiting in the queue; beyond it edges are dropped and
         counted (``lost``), never silently.
     :param chatter_edges_per_s: bounce edges per second above which a channel is flagged
-        chattering (a fault, reported once per episode).
+        chattering (a fault, reported once per episode; its events carry ``FLAG_CHATTER``). A
+        person taps at most about 10 Hz per finger: 20 transitions/s with a few bounce edges each
+        stay well below the default of 200.
     """
 
-    def __init__(self, clock: Clock, capacity: int = 65_536, chatter_edges_per_s: float = 50.0):
+    def __init__(self, clock: Clock, capacity: int = 65_536, chatter_edges_per_s: float = 200.0):
         self.clock = clock
         self.capacity = capacity
         self.chatter_edges_per_s = chatter_edges_per_s
@@ -304,6 +309,14 @@ class EventCore:
         if ch.gap_pending:
             flags |= FLAG_GAP_BEFORE
             ch.gap_pending = False
+        if ch.stats.chattering:
+            recent = ch.recent_bounce_ns
+            while recent and recent[0] < t_ns - 1_000_000_000:
+                recent.popleft()
+            if len(recent) < self.chatter_edges_per_s / 2:
+                ch.stats.chattering = False  # calm again
+            else:
+                flags |= FLAG_CHATTER
         ev = Event(t_ns, ch.name, level, self._seq, raw_seq, flags)
         self._seq += 1
         ch.stats.events += 1

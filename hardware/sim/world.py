@@ -76,11 +76,11 @@ class SimWorld:
         self.factory = factory
         self.bus = bus
         self._heap: list[tuple[int, int, Callable[[], None]]] = []
+        self._heap_lock = threading.Lock()  # scripts may be added while run_realtime runs
         self._order = itertools.count()
         self._adcs: list[_Adc] = []
         self._pumps: list[Pump] = []
         self._running: list[Pump] = []  # pumps inside a call now (one blocked on the bus)
-        self._interleaving = False
         self._last_interleave_ns = 0
         self.steps = 0
         # Between two I2C transactions of one reader, the others get their turn (as their
@@ -117,7 +117,8 @@ class SimWorld:
     # -- scheduling ------------------------------------------------------------------------------
     def schedule(self, t_ns: int, action: Callable[[], None]) -> None:
         """Run ``action`` when virtual time reaches ``t_ns``."""
-        heapq.heappush(self._heap, (int(t_ns), next(self._order), action))
+        with self._heap_lock:
+            heapq.heappush(self._heap, (int(t_ns), next(self._order), action))
 
     def play_edges(
         self, gpio: int, edges: Iterable[tuple[int, int]], *, active_low: bool = True
@@ -136,8 +137,9 @@ class SimWorld:
     def next_time_ns(self) -> int | None:
         """The earliest time at which something happens, or None when nothing is pending."""
         candidates: list[int] = []
-        if self._heap:
-            candidates.append(self._heap[0][0])
+        with self._heap_lock:
+            if self._heap:
+                candidates.append(self._heap[0][0])
         for adc in self._adcs:
             if adc.attached and adc.rdy_gpio is not None:
                 t = adc.model.next_event_ns()
@@ -160,8 +162,11 @@ class SimWorld:
     def _deliver(self) -> None:
         now = self.clock.now_ns()
         heap = self._heap
-        while heap and heap[0][0] <= now:
-            _, _, action = heapq.heappop(heap)
+        while True:
+            with self._heap_lock:
+                if not heap or heap[0][0] > now:
+                    break
+                _, _, action = heapq.heappop(heap)
             action()
         for adc in self._adcs:
             if adc.attached and adc.rdy_gpio is not None:
@@ -177,20 +182,18 @@ class SimWorld:
             self._running.pop()
 
     def _interleave(self) -> None:
-        if self._interleaving or not self._running:
+        # Nested turns are allowed (a second blocked scan lets the others run too); a pump that is
+        # already inside a call is never entered again.
+        if not self._running:
             return
         now = self.clock.now_ns()
         if now - self._last_interleave_ns < INTERLEAVE_NS:
             return
         self._last_interleave_ns = now
-        self._interleaving = True
-        try:
-            self._deliver()
-            for pump in list(self._pumps):
-                if pump not in self._running:
-                    self._run_pump(pump)
-        finally:
-            self._interleaving = False
+        self._deliver()
+        for pump in list(self._pumps):
+            if pump not in self._running:
+                self._run_pump(pump)
 
     def run_until(self, t_end_ns: int) -> None:
         """Run as fast as possible until virtual time ``t_end_ns``."""
