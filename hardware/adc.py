@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from hardware.clock import NS_PER_S, Clock
 from hardware.errors import HardwareError
 from hardware.gpio import InputLine
+from hardware.worker import Worker
 
 SampleSink = Callable[[int, int, int], None]
 """``sink(t_ns, channel, code)``: one conversion result (signed 16-bit code as the driver returns)."""
@@ -130,8 +130,7 @@ class AdsReader:
         self._silent_reported = False
         self._next_due_ns = 0
         self._last_ok_ns = 0
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._worker = Worker(f"adc-{name}", self._step)
 
     @property
     def answering(self) -> bool:
@@ -356,29 +355,17 @@ class AdsReader:
         self._next_due_ns = now
 
     # -- thread (real hardware and real-time simulation) -------------------------------------------
+    def _step(self) -> None:
+        wait_ns = self._next_due_ns - self.clock.now_ns()
+        if self.mode == "rdy" and self._lost_since_ns is None:
+            with contextlib.suppress(queue.Empty):
+                self._held.append(self._rdy_queue.get(timeout=max(wait_ns, 1_000_000) / NS_PER_S))
+        elif wait_ns > 0:
+            self._worker.stopping.wait(min(wait_ns, 50_000_000) / NS_PER_S)
+        self.pump()
+
     def start(self) -> None:
-        if self._thread is not None:
-            return
-        self._stop.clear()
-
-        def run() -> None:
-            while not self._stop.is_set():
-                wait_ns = self._next_due_ns - self.clock.now_ns()
-                if self.mode == "rdy" and self._lost_since_ns is None:
-                    with contextlib.suppress(queue.Empty):
-                        self._held.append(
-                            self._rdy_queue.get(timeout=max(wait_ns, 1_000_000) / NS_PER_S)
-                        )
-                elif wait_ns > 0:
-                    self._stop.wait(min(wait_ns, 50_000_000) / NS_PER_S)
-                self.pump()
-
-        self._thread = threading.Thread(target=run, name=f"adc-{self.name}", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def stop(self) -> None:
-        if self._thread is None:
-            return
-        self._stop.set()
-        self._thread.join()
-        self._thread = None
+        self._worker.stop()

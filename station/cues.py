@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hardware.clock import NS_PER_S, Clock
+from hardware.worker import Worker
 
 #: Below this, the real-time thread stops waiting on the OS and watches the clock itself.
 SPIN_NS = 1_000_000
@@ -57,8 +58,7 @@ class CueScheduler:
         self._order = itertools.count()
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker = Worker("cues", self._step, wake=self._wake.set)
 
     def schedule(self, output: str, t_on_ns: int, duration_ns: int, kind: str = "led") -> Cue:
         """Turn ``output`` on at ``t_on_ns`` for ``duration_ns``."""
@@ -125,34 +125,19 @@ class CueScheduler:
                 return
 
     # -- real-time thread ------------------------------------------------------------------------
-    def start(self) -> None:
-        if self._thread is not None:
+    def _step(self) -> None:
+        due = self.next_due_ns()
+        now = self.clock.now_ns()
+        if due is None or due - now > SPIN_NS:
+            self._wake.wait(0.05 if due is None else (due - now - SPIN_NS) / NS_PER_S)
+            self._wake.clear()
             return
-        self._stop.clear()
+        while self.clock.now_ns() < due:  # the last millisecond: watch the clock itself
+            pass
+        self.pump()
 
-        def run() -> None:
-            while not self._stop.is_set():
-                due = self.next_due_ns()
-                now = self.clock.now_ns()
-                if due is None:
-                    self._wake.wait(0.05)
-                    self._wake.clear()
-                    continue
-                if due - now > SPIN_NS:
-                    self._wake.wait((due - now - SPIN_NS) / NS_PER_S)
-                    self._wake.clear()
-                    continue
-                while self.clock.now_ns() < due:
-                    pass
-                self.pump()
-
-        self._thread = threading.Thread(target=run, name="cues", daemon=True)
-        self._thread.start()
+    def start(self) -> None:
+        self._worker.start()
 
     def stop(self) -> None:
-        if self._thread is None:
-            return
-        self._stop.set()
-        self._wake.set()
-        self._thread.join()
-        self._thread = None
+        self._worker.stop()

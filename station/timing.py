@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hardware.clock import Clock
+from hardware.worker import Worker
 
 #: Event flag: raw edges were lost before this event (queue overflow or a missed driver edge).
 FLAG_GAP_BEFORE = 1
@@ -156,8 +157,8 @@ class EventCore:
         self.lost = 0
         self.gaps: list[Gap] = []
         self._overflow: list[int] | None = None  # [count, t_first, t_last, channel]
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._worker = Worker("event-core", self._step)
+        self._poll_s = 0.005
         self._pump_lock = threading.Lock()
 
     # -- setup ---------------------------------------------------------------------------------
@@ -328,31 +329,23 @@ class EventCore:
             sink(channel, message)
 
     # -- thread ----------------------------------------------------------------------------------
+    def _step(self) -> None:
+        try:
+            item = self._queue.get(timeout=self._poll_s)
+        except queue.Empty:
+            self.pump()
+            return
+        with self._pump_lock:
+            self._process(*item)
+        self.pump()
+
     def start(self, poll_s: float = 0.005) -> None:
         """Run the consumer on its own thread (real hardware and real-time simulation)."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-
-        def run() -> None:
-            q = self._queue
-            while not self._stop.is_set():
-                try:
-                    item = q.get(timeout=poll_s)
-                except queue.Empty:
-                    self.pump()
-                    continue
-                with self._pump_lock:
-                    self._process(*item)
-                self.pump()
-
-        self._thread = threading.Thread(target=run, name="event-core", daemon=True)
-        self._thread.start()
+        self._poll_s = poll_s
+        self._worker.start()
 
     def stop(self) -> None:
-        if self._thread is None:
+        if not self._worker.running:
             return
-        self._stop.set()
-        self._thread.join()
-        self._thread = None
+        self._worker.stop()
         self.pump()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from station import cli
 from station.config import StationConfig, load_config, reference_config_path
 from station.rig import Rig, open_rig
 
@@ -47,3 +48,13 @@ def write_config(tmp_path: Path):
         return path
 
     return make
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run ``station ARGV``; returns (exit status, stdout, stderr)."""
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from station import cli
 from station.calibrate import SimOperator, calibrate_pad
 from station.calibration import (
     NOMINAL_SLOPE_N_PER_S,
@@ -21,21 +20,13 @@ from station.calibration import (
 from station.config import StationConfig, reference_config_path
 from station.recorder import Recorder
 from station.rig import Rig, open_rig
+from tests.conftest import run_cli
 
 REF = ["--config", str(reference_config_path())]
 
 
 def true_slope(rig: Rig, pad: str) -> float:
     return 1.0 / rig.sim_pads[pad].sensitivity_s_per_n
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = cli.main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def force_read(rig: Rig, pad: str, force_n: float) -> tuple[bool, float]:

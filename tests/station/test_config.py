@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from hardware.clock import VirtualClock
-from station import cli
 from station.config import (
     RESERVED_GPIO,
     StationConfig,
@@ -18,6 +17,7 @@ from station.config import (
 )
 from station.errors import ConfigError
 from station.timing import EventCore
+from tests.conftest import run_cli
 
 WriteConfig = Callable[..., Path]
 
@@ -394,15 +394,6 @@ def test_station_config_selects_the_default_file(
 
 
 # -- through the command line -------------------------------------------------------------------
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = cli.main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.parametrize("command", [["config", "check"], ["selftest"], ["calibrate", "pad", "x"]])

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import station.rig
-from station import cli
 from station.config import StationConfig, load_config, reference_config_path
 from station.rig import SIM_OUTPUT_WRITE_LATENCY_NS, Rig, open_rig
 from station.selftest import DeviceCheck, pad_rounds, run_selftest
+from tests.conftest import run_cli
 
 NS_PER_MS = 1_000_000
 REF = ["--config", str(reference_config_path())]
@@ -28,15 +28,6 @@ def by_name(checks: list[DeviceCheck]) -> dict[str, DeviceCheck]:
 
 def failing(checks: list[DeviceCheck]) -> set[str]:
     return {c.name for c in checks if not c.ok}
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = cli.main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @contextmanager
