@@ -178,3 +178,21 @@ def test_internal_error_is_one_line_without_traceback(
         "station: internal error: RuntimeError: something unexpected (run with -v for details)"
         in err.splitlines()
     )
+
+
+def test_pi_backend_without_a_pi_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Forcing the real backend on a machine without lgpio/RPi.GPIO: one line, exit 1."""
+    pytest.importorskip("gpiozero")
+    try:
+        import lgpio  # noqa: F401
+
+        pytest.skip("lgpio is installed: this machine may be a Pi")
+    except ImportError:
+        pass
+    monkeypatch.setenv("STATION_HARDWARE", "pi")
+    code, out, err = run_cli(["selftest"], capsys)
+    assert code == 1
+    assert "no GPIO pin factory could be opened" in err and "pi' extra" in err
+    assert "Traceback" not in out + err
