@@ -125,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--seed", type=int, default=None, help="random seed (default from config)")
 
+    from station.cli_data import add_parsers
+
+    add_parsers(sub, _Parser)
+
     cc = sub.add_parser("config", help="configuration tools")
     cc_sub = cc.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
     cc_sub.required = True
@@ -146,6 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (ConfigError, UsageError) as exc:
         print(f"station: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -183,6 +192,12 @@ def _dispatch(args: argparse.Namespace) -> int:
                 f"{len(config.adcs)} ADCs, {len(config.pads)} pads; data in {config.data_dir}"
             )
         return EXIT_OK
+
+    from station.cli_data import dispatch
+
+    handled = dispatch(args, config)
+    if handled is not None:
+        return handled
 
     from station.rig import open_rig
 

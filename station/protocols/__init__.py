@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from station.protocols.base import Protocol, ProtocolError
+from station.protocols.finger_individuation import FingerIndividuation
+from station.protocols.force_steadiness import ForceSteadiness
+from station.protocols.force_tracking import ForceTracking
+from station.protocols.max_force import MaxForce
 from station.protocols.nine_hole_peg import NineHolePeg
+from station.protocols.reaction_time import ReactionTime
 
-PROTOCOLS: dict[str, type[Protocol]] = {cls.name: cls for cls in (NineHolePeg,)}
+PROTOCOLS: dict[str, type[Protocol]] = {
+    cls.name: cls
+    for cls in (
+        NineHolePeg,
+        ReactionTime,
+        MaxForce,
+        ForceSteadiness,
+        ForceTracking,
+        FingerIndividuation,
+    )
+}
 
 
 def get_protocol(name: str) -> type[Protocol]:

@@ -139,6 +139,18 @@ class Protocol:
         """Default: the mean of every metric over the valid, non-practice trials."""
         return mean_metrics(trials)
 
+    def needs_more_trials(self, trials: Sequence[tuple[TrialData, list[Metric]]]) -> bool:
+        """After the planned trials: should another one be run (e.g. the tapping test's spread rule)?"""
+        return False
+
+    @classmethod
+    def adapt_params(
+        cls, params: Any, earlier: dict[tuple[str, str], list[Metric]], hand: str
+    ) -> Any:
+        """Fill parameters from results earlier in the session (``earlier[(protocol, hand)]``
+        holds that step's summary), e.g. a target as a percentage of the maximal force."""
+        return params
+
 
 def mean_metrics(
     trials: Sequence[tuple[TrialData, list[Metric]]], names: Sequence[str] | None = None

@@ -1,0 +1,279 @@
+"""Exports of the store to CSV and JSON, streamed to a text file object.
+
+Tidy CSV (:func:`export_csv`)
+    One row per trial and metric, plus one row per session summary metric; a trial without
+    metrics (interrupted, or not scored) still gets one row with the metric columns empty. Rows
+    come by participant code, then session start, then trial order (session metrics after the
+    session's trials). Columns:
+
+    ==========================  ==============================================================
+    ``participant``             participant code (pseudonym)
+    ``session_id``              the session's id in this store
+    ``session_started_utc``     ISO 8601 UTC, e.g. ``2025-03-04T10:15:00.123Z``
+    ``scope``                   ``trial`` or ``session`` (a summary over the session's trials)
+    ``trial_id``                the trial's id in this store (empty for ``session`` rows)
+    ``protocol``                protocol name
+    ``protocol_version``        protocol version (empty for ``session`` rows)
+    ``hand``                    ``right``, ``left`` or ``both``
+    ``practice``                ``true`` / ``false`` (empty for ``session`` rows)
+    ``trial_index``             the trial's number for its protocol, hand and practice flag
+    ``trial_status``            ``complete``, ``incomplete``, ``invalid``, ``timeout``, ``running``
+    ``metric``                  metric name
+    ``value``                   number (shortest round-trip form); empty when missing
+    ``unit``                    UCUM unit: ``s``, ``ms``, ``N``, ``Hz``, ``/s``, ``%``, ``1``
+    ``detail``                  why a value is missing, or other remarks
+    ==========================  ==============================================================
+
+JSON (:func:`export_json`)
+    One object: ``format`` (``"dexterity-station-export"``), ``format_version`` (1),
+    ``exported_utc``, ``raw`` (whether raw data is included) and ``participants``: each with its
+    fields and ``sessions``; each session with its fields, ``metrics`` (summary metrics:
+    ``protocol``, ``hand``, ``name``, ``value``, ``unit``, ``detail``) and ``trials``; each trial
+    with its fields (parameters, roles, times in ns on the session's monotonic clock, status,
+    provenance, faults, gaps) and ``metrics`` (``name``, ``value``, ``unit``, ``detail``). With
+    ``raw=True`` each trial also has ``events`` (objects ``t_ns``, ``channel``, ``level``,
+    ``flags``, ``seq``), ``cues`` (the cue records) and ``samples`` (per pad: ``pad``, ``t_ns`` and
+    ``code`` as integer lists, and ``gain``, ``supply_v``, ``divider_ohm``, ``slope_n_per_s``,
+    ``offset_n``, ``calibrated``, ``gaps`` to convert codes to newtons). Convert ``t_ns`` to UTC
+    with the session's anchor: ``utc_ns = anchor_wall_ns + (t_ns - anchor_mono_ns)``. Missing or
+    non-finite values are ``null``. The file is written participant by participant and trial by
+    trial, so a large store never sits in memory as one document.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from station.records import Metric, TrialData
+from station.store.store import Participant, SessionInfo, Store, TrialInfo
+
+CSV_COLUMNS = (
+    "participant",
+    "session_id",
+    "session_started_utc",
+    "scope",
+    "trial_id",
+    "protocol",
+    "protocol_version",
+    "hand",
+    "practice",
+    "trial_index",
+    "trial_status",
+    "metric",
+    "value",
+    "unit",
+    "detail",
+)
+JSON_FORMAT = "dexterity-station-export"
+JSON_FORMAT_VERSION = 1
+_PAGE = 500
+
+
+def utc_text(t: datetime | None) -> str | None:
+    """ISO 8601 UTC with milliseconds and a ``Z``."""
+    if t is None:
+        return None
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _number(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _participants(store: Store, code: str | None) -> Iterator[Participant]:
+    if code is not None:
+        found = store.get_participant(code)
+        if found is not None:
+            yield found
+        else:
+            store.participant_sessions(code)  # raises the store's "no participant" error
+        return
+    offset = 0
+    while True:
+        page = store.list_participants(limit=_PAGE, offset=offset)
+        yield from page
+        if len(page) < _PAGE:
+            return
+        offset += _PAGE
+
+
+def _csv_value(value: float | None) -> str:
+    number = _number(value)
+    return "" if number is None else repr(number)
+
+
+def export_csv(
+    store: Store,
+    out: TextIO,
+    *,
+    participant_code: str | None = None,
+    protocol: str | None = None,
+    include_practice: bool = True,
+) -> int:
+    """Write the tidy CSV (columns in the module docstring); returns the number of data rows."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    rows = 0
+    for participant in _participants(store, participant_code):
+        for session in store.participant_sessions(participant.code, protocol, with_trials=True):
+            head = [participant.code, session.id, utc_text(session.started_utc)]
+            for trial in session.trials:
+                if trial.practice and not include_practice:
+                    continue
+                about = [
+                    "trial",
+                    trial.id,
+                    trial.protocol,
+                    trial.protocol_version,
+                    trial.hand,
+                    "true" if trial.practice else "false",
+                    trial.trial_index,
+                    trial.status,
+                ]
+                metrics: tuple[Metric | None, ...] = trial.metrics or (None,)
+                for m in metrics:
+                    tail = (
+                        ["", "", "", ""]
+                        if m is None
+                        else [m.name, _csv_value(m.value), m.unit, m.detail]
+                    )
+                    writer.writerow([*head, *about, *tail])
+                    rows += 1
+            for sm in session.metrics:
+                m = sm.metric
+                about = ["session", "", sm.protocol, "", sm.hand, "", "", ""]
+                writer.writerow([*head, *about, m.name, _csv_value(m.value), m.unit, m.detail])
+                rows += 1
+    return rows
+
+
+def _metric_doc(m: Metric) -> dict[str, Any]:
+    return {"name": m.name, "value": _number(m.value), "unit": m.unit, "detail": m.detail}
+
+
+def _participant_doc(p: Participant) -> dict[str, Any]:
+    return {
+        "code": p.code,
+        "birth_year": p.birth_year,
+        "sex": p.sex,
+        "dominant_hand": p.dominant_hand,
+        "affected_side": p.affected_side,
+        "notes": p.notes,
+        "created_utc": utc_text(p.created_utc),
+    }
+
+
+def _session_doc(s: SessionInfo) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "battery_name": s.battery_name,
+        "battery_hash": s.battery_hash,
+        "station_id": s.station_id,
+        "status": s.status,
+        "started_utc": utc_text(s.started_utc),
+        "ended_utc": utc_text(s.ended_utc),
+        "software_version": s.software_version,
+        "hardware_backend": s.hardware_backend,
+        "timestamp_source": s.timestamp_source,
+        "anchor_mono_ns": s.anchor_mono_ns,
+        "anchor_wall_ns": s.anchor_wall_ns,
+        "provenance": s.provenance,
+        "notes": s.notes,
+        "metrics": [
+            {"protocol": sm.protocol, "hand": sm.hand, **_metric_doc(sm.metric)} for sm in s.metrics
+        ],
+    }
+
+
+def _trial_doc(t: TrialInfo, data: TrialData | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": t.id,
+        "seq": t.seq,
+        "protocol": t.protocol,
+        "protocol_version": t.protocol_version,
+        "protocol_hash": t.protocol_hash,
+        "hand": t.hand,
+        "practice": t.practice,
+        "trial_index": t.trial_index,
+        "status": t.status,
+        "invalid_reason": t.invalid_reason,
+        "params": t.params,
+        "start_t_ns": t.start_t_ns,
+        "end_t_ns": t.end_t_ns,
+        "go_t_ns": t.go_t_ns,
+        "roles": t.roles,
+        "provenance": t.provenance,
+        "faults": t.faults,
+        "gaps": t.gaps,
+        "notes": t.notes,
+        "metrics": [_metric_doc(m) for m in t.metrics],
+    }
+    if data is not None:
+        doc["events"] = [asdict(e) for e in data.events]
+        doc["cues"] = [asdict(c) for c in data.cues]
+        doc["samples"] = [
+            {
+                "pad": pad.pad,
+                "t_ns": pad.t_ns.tolist(),
+                "code": pad.code.tolist(),
+                "gain": pad.gain,
+                "supply_v": pad.supply_v,
+                "divider_ohm": pad.divider_ohm,
+                "slope_n_per_s": pad.slope_n_per_s,
+                "offset_n": pad.offset_n,
+                "calibrated": pad.calibrated,
+                "gaps": pad.gaps,
+            }
+            for pad in data.samples.values()
+        ]
+    return doc
+
+
+def _open_object(doc: dict[str, Any], key: str, indent: int | None) -> str:
+    """``doc`` as JSON with its closing brace replaced by ``"key": [`` (the list is streamed)."""
+    text = json.dumps({**doc, key: []}, indent=indent, allow_nan=False, ensure_ascii=False)
+    return text.rstrip().removesuffix("}").rstrip().removesuffix("]")
+
+
+def export_json(
+    store: Store,
+    out: TextIO,
+    *,
+    participant_code: str | None = None,
+    protocol: str | None = None,
+    raw: bool = False,
+    indent: int | None = None,
+) -> int:
+    """Write participants -> sessions -> trials (module docstring); returns the trial count."""
+    header = {
+        "format": JSON_FORMAT,
+        "format_version": JSON_FORMAT_VERSION,
+        "exported_utc": utc_text(datetime.now(UTC)),
+        "raw": raw,
+    }
+    trials = 0
+    out.write(_open_object(header, "participants", indent))
+    for i, participant in enumerate(_participants(store, participant_code)):
+        out.write(("," if i else "") + "\n")
+        out.write(_open_object(_participant_doc(participant), "sessions", indent))
+        sessions = store.participant_sessions(participant.code, protocol, with_trials=True)
+        for j, session in enumerate(sessions):
+            out.write(("," if j else "") + "\n")
+            out.write(_open_object(_session_doc(session), "trials", indent))
+            for k, trial in enumerate(session.trials):
+                data = store.trial_data(trial.id) if raw else None
+                text = json.dumps(
+                    _trial_doc(trial, data), indent=indent, allow_nan=False, ensure_ascii=False
+                )
+                out.write(("," if k else "") + "\n" + text)
+                trials += 1
+            out.write("]}")
+        out.write("]}")
+    out.write("]}\n")
+    return trials

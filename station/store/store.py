@@ -1,0 +1,1327 @@
+"""Durable storage of participants, sessions, trials, their raw data and metrics.
+
+The database is ``<data_dir>/station.sqlite`` (SQLite through SQLAlchemy 2 Core; the schema is in
+:mod:`station.store.schema` and is migrated with Alembic on every :meth:`Store.open`).
+
+Durability and crash safety
+    Every connection runs ``journal_mode=WAL``, ``synchronous=FULL`` and ``foreign_keys=ON``: each
+    commit is in the WAL and fsynced before the call returns (if the card honours fsync; see
+    ``timing-and-hardware.md``). Each public write method is one transaction. A trial is written
+    twice: :meth:`Store.start_trial` commits a row with status ``running`` at once, and
+    :meth:`Store.finish_trial` writes its events, samples, cues, metrics and final status in one
+    transaction. After ``kill -9`` or a power cut a trial is therefore either finished with all of
+    its raw data, or still ``running``; the next :meth:`Store.open` marks every ``running`` trial and
+    session ``incomplete`` and lists them in :attr:`Store.recovered`.
+
+One recording process
+    ``Store.open(data_dir)`` (``recover=True``) takes an exclusive ``flock`` on
+    ``station.sqlite.lock`` for as long as the store is open, so that it only recovers ``running``
+    rows whose writer is gone (the kernel drops the lock of a killed process). A second recording
+    process is refused with a :class:`StoreError`. Programs that run beside a recording station and
+    must not touch its running trials (a report, the clinic web server) open with
+    ``recover=False``: no lock, no recovery; they may still read and write.
+
+Threads
+    A :class:`Store` is meant to be used from the runner thread but may be opened on another one.
+    Calls are serialized by a lock. It holds a single :class:`~sqlalchemy.engine.Engine` with a
+    :class:`~sqlalchemy.pool.QueuePool` of exactly one connection (``check_same_thread=False``):
+    SQLite has one writer at a time anyway, and keeping the connection keeps its pragmas and page
+    cache (``NullPool`` would reopen the file and re-run the pragmas on every call). Reads run in
+    a ``BEGIN`` (deferred) transaction, so a read of several tables sees one snapshot; writes run
+    in ``BEGIN IMMEDIATE`` so that a check followed by a write cannot race another process.
+
+Samples are stored as typed arrays (int64 times, int16 codes, little-endian) in rows of at most
+:data:`~station.store.schema.SAMPLES_PER_CHUNK` samples, not one row per sample.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from enum import Enum
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    Row,
+    create_engine,
+    delete,
+    event,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import QueuePool
+
+from station.errors import StationError
+from station.records import CueRecord, EventRecord, Metric, PadSamples, TrialData
+from station.store import schema as sc
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+DB_FILENAME: Final = "station.sqlite"
+LOCK_FILENAME: Final = "station.sqlite.lock"
+#: How long a statement waits for another process's write lock before failing.
+BUSY_TIMEOUT_S: Final = 10.0
+#: The fault added to a trial found ``running`` when the store is opened.
+INTERRUPTED_FAULT: Final = "interrupted: the recording stopped before the trial was saved"
+
+CODE_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
+MIN_BIRTH_YEAR: Final = 1900
+FINISHED_TRIAL_STATUSES: Final = ("complete", "incomplete", "invalid", "timeout")
+ENDED_SESSION_STATUSES: Final = ("complete", "incomplete", "aborted")
+
+_WRITE_OPTION: Final = "station_store_write"
+_BATCH: Final = 200  # trials per read in iter_trials
+
+
+class StoreError(StationError):
+    """A store operation was refused or failed; the message names the field or the record."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class _Unset(Enum):
+    UNSET = "unset"
+
+
+#: "Leave unchanged" for :meth:`Store.update_participant`.
+UNSET: Final = _Unset.UNSET
+
+
+# --------------------------------------------------------------------------------------------
+# Records returned by the store
+
+
+@dataclass(frozen=True)
+class Participant:
+    id: int
+    code: str
+    birth_year: int | None
+    sex: str | None  # "female" | "male" | "other" | None (not recorded)
+    dominant_hand: str | None  # "right" | "left" | None
+    affected_side: str | None  # "right" | "left" | "both" | "none" | None
+    notes: str
+    created_utc: datetime
+
+
+@dataclass(frozen=True)
+class SessionMetric:
+    """A session summary metric, e.g. the mean total time of a hand's trials."""
+
+    protocol: str
+    hand: str
+    metric: Metric
+
+
+@dataclass(frozen=True)
+class TrialInfo:
+    """A trial's row and its metrics (raw data in :attr:`data` only when asked for)."""
+
+    id: int
+    session_id: int
+    participant_code: str
+    seq: int
+    protocol: str
+    protocol_version: str
+    protocol_hash: str
+    hand: str
+    practice: bool
+    trial_index: int
+    status: str
+    invalid_reason: str | None
+    params: dict[str, Any]
+    start_t_ns: int
+    end_t_ns: int | None
+    go_t_ns: int | None
+    roles: dict[str, str]
+    provenance: dict[str, Any]
+    faults: list[str]
+    gaps: list[dict[str, Any]]
+    notes: str
+    metrics: tuple[Metric, ...] = ()
+    data: TrialData | None = None
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    id: int
+    participant_code: str
+    battery_name: str
+    battery_hash: str
+    station_id: str
+    status: str
+    started_utc: datetime
+    ended_utc: datetime | None
+    software_version: str
+    hardware_backend: str
+    timestamp_source: str
+    anchor_mono_ns: int
+    anchor_wall_ns: int
+    provenance: dict[str, Any]
+    notes: str
+    metrics: tuple[SessionMetric, ...] = ()
+    trials: tuple[TrialInfo, ...] = ()  # filled only when asked for
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """A session (and, if one was running, its trial) found ``running`` and marked incomplete."""
+
+    session_id: int
+    participant_code: str
+    trial_id: int | None = None
+    seq: int | None = None
+    protocol: str | None = None
+    hand: str | None = None
+    practice: bool | None = None
+    trial_index: int | None = None
+
+    def describe(self) -> str:
+        who = f"session {self.session_id} of participant {self.participant_code}"
+        if self.trial_id is None:
+            return f"{who} was interrupted between trials; it is kept as incomplete"
+        kind = "practice trial" if self.practice else "trial"
+        return (
+            f"{who} was interrupted during {self.protocol} ({self.hand} hand, {kind} "
+            f"{self.trial_index}, trial id {self.trial_id}); the trial is kept as incomplete"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Engine, pragmas and migrations
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def dumps_json(obj: Any) -> str:
+    """The store's JSON: strict (no NaN, which PostgreSQL refuses), compact, numpy scalars allowed."""
+    return json.dumps(
+        obj, default=_json_default, allow_nan=False, ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy emits BEGIN itself (see _on_begin); the sqlite3 module's legacy transaction
+    # control would not begin a transaction before SELECT or DDL.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        mode = cursor.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"the database refused write-ahead logging (journal_mode={mode})")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _on_begin(conn: Connection) -> None:
+    write = conn.get_execution_options().get(_WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def create_sqlite_engine(path: Path) -> Engine:
+    """An engine on the SQLite file ``path`` with the store's pragmas and transaction control."""
+    engine = create_engine(
+        URL.create("sqlite", database=str(path)),
+        poolclass=QueuePool,
+        pool_size=1,
+        max_overflow=0,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S},
+        json_serializer=dumps_json,
+        json_deserializer=json.loads,
+    )
+    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def migrations_folder() -> Path:
+    return Path(str(resources.files("station.store").joinpath("migrations")))
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration without an ini file, for ``alembic.command`` functions.
+
+    With ``connection`` the migrations run on it (inside its transaction), e.g.
+    ``command.revision(alembic_config(conn), autogenerate=True, message="...")``
+    to draft a new migration from :mod:`station.store.schema`.
+    """
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_folder()))
+    config.set_main_option("path_separator", "os")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _write_conn(engine: Engine) -> Connection:
+    return engine.connect().execution_options(**{_WRITE_OPTION: True})
+
+
+def _migrate(engine: Engine) -> None:
+    from alembic import command
+    from alembic.util import CommandError
+
+    with _write_conn(engine) as conn, conn.begin():
+        try:
+            command.upgrade(alembic_config(conn), "head")
+        except CommandError as exc:
+            raise StoreError(
+                f"cannot migrate the database ({exc}); was it written by a newer station software?"
+            ) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Validation and conversion
+
+
+def _now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_code(code: object) -> str:
+    if not isinstance(code, str) or not CODE_PATTERN.fullmatch(code):
+        raise StoreError(
+            f"participant code: {code!r} is not valid: use 1-32 letters, digits, '_' or '-' "
+            "(a pseudonym, never a name)",
+            "code",
+        )
+    return code
+
+
+def _check_birth_year(year: object) -> int | None:
+    if year is None:
+        return None
+    current = _now_utc().year
+    if isinstance(year, bool) or not isinstance(year, int | np.integer):
+        raise StoreError(f"birth_year: {year!r} is not a year", "birth_year")
+    if not MIN_BIRTH_YEAR <= int(year) <= current:
+        raise StoreError(f"birth_year: {year} is outside {MIN_BIRTH_YEAR}..{current}", "birth_year")
+    return int(year)
+
+
+def _check_choice(
+    value: object, allowed: Sequence[str], name: str, *, nullable: bool = True
+) -> str | None:
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str) or value not in allowed:
+        listed = ", ".join(allowed)
+        raise StoreError(f"{name}: {value!r} is not one of {listed}", name)
+    return value
+
+
+def _check_text(
+    value: object, name: str, max_len: int | None = None, *, empty: bool = False
+) -> str:
+    if not isinstance(value, str):
+        raise StoreError(f"{name}: expected text, got {type(value).__name__}", name)
+    if not empty and not value:
+        raise StoreError(f"{name}: must not be empty", name)
+    if max_len is not None and len(value) > max_len:
+        raise StoreError(f"{name}: {value[:40]!r}... is longer than {max_len} characters", name)
+    return value
+
+
+def _check_int(value: object, name: str, *, nullable: bool = False) -> int | None:
+    if value is None and nullable:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise StoreError(f"{name}: expected an integer, got {value!r}", name)
+    return int(value)
+
+
+def _check_json(value: Any, name: str, kind: type) -> Any:
+    if not isinstance(value, kind):
+        raise StoreError(f"{name}: expected a {kind.__name__}, got {type(value).__name__}", name)
+    try:
+        dumps_json(value)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"{name}: cannot be stored as JSON ({exc})", name) from None
+    return value
+
+
+def _metric_value(value: object, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise StoreError(f"metric {name!r}: value {value!r} is not a number", "metrics") from None
+    return None if math.isnan(number) else number  # SQLite stores NaN as NULL anyway
+
+
+def _metric_rows(
+    metrics: Iterable[Metric], first_ordinal: int = 0, **common: Any
+) -> list[dict[str, Any]]:
+    """Rows for ``metrics`` (numbered from ``first_ordinal``), each with the ``common`` keys."""
+    rows = []
+    for i, m in enumerate(metrics, start=first_ordinal):
+        if not isinstance(m, Metric):
+            raise StoreError(f"metrics[{i}]: expected a Metric, got {type(m).__name__}", "metrics")
+        rows.append(
+            {
+                **common,
+                "ordinal": i,
+                "name": _check_text(m.name, "metric name", sc.NAME_LEN),
+                "value": _metric_value(m.value, m.name),
+                "unit": _check_text(m.unit, f"metric {m.name!r} unit", sc.SHORT_LEN, empty=True),
+                "detail": _check_text(m.detail, f"metric {m.name!r} detail", empty=True),
+            }
+        )
+    return rows
+
+
+def _as_array(values: Any, dtype: str, what: str) -> np.ndarray:
+    """``values`` as a 1-D little-endian integer array of ``dtype``, refusing lossy conversions."""
+    try:
+        arr = np.asarray(values)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"{what}: not an array ({exc})", "samples") from None
+    target = np.dtype(dtype)
+    if arr.ndim != 1:
+        raise StoreError(f"{what}: expected a 1-D array, got shape {arr.shape}", "samples")
+    if arr.size == 0:
+        return np.zeros(0, dtype=target)
+    if arr.dtype.kind not in "iu":
+        raise StoreError(f"{what}: expected integers, got {arr.dtype}", "samples")
+    info = np.iinfo(target)
+    if int(arr.min()) < info.min or int(arr.max()) > info.max:
+        raise StoreError(f"{what}: values outside the range of {target}", "samples")
+    return arr.astype(target, copy=False)
+
+
+def _sample_rows(trial_id: int, pad_index: int, key: str, pad: PadSamples) -> list[dict[str, Any]]:
+    what = f"samples of pad {key!r}"
+    if not isinstance(pad, PadSamples):
+        raise StoreError(f"{what}: expected PadSamples, got {type(pad).__name__}", "samples")
+    if pad.pad != key:
+        raise StoreError(f"{what}: the entry holds pad {pad.pad!r}", "samples")
+    t_ns = _as_array(pad.t_ns, "<i8", f"{what}: t_ns")
+    code = _as_array(pad.code, "<i2", f"{what}: code")
+    if len(t_ns) != len(code):
+        raise StoreError(f"{what}: {len(t_ns)} times but {len(code)} codes", "samples")
+    common = {
+        "trial_id": trial_id,
+        "pad": key,
+        "pad_index": pad_index,
+        "gain": float(pad.gain),
+        "supply_v": float(pad.supply_v),
+        "divider_ohm": float(pad.divider_ohm),
+        "slope_n_per_s": float(pad.slope_n_per_s),
+        "offset_n": float(pad.offset_n),
+        "calibrated": bool(pad.calibrated),
+    }
+    rows = []
+    n_chunks = max(1, -(-len(t_ns) // sc.SAMPLES_PER_CHUNK))
+    for chunk in range(n_chunks):
+        lo, hi = chunk * sc.SAMPLES_PER_CHUNK, (chunk + 1) * sc.SAMPLES_PER_CHUNK
+        rows.append(
+            {
+                **common,
+                "chunk": chunk,
+                "n": len(t_ns[lo:hi]),
+                "t_ns": t_ns[lo:hi].tobytes(),
+                "code": code[lo:hi].tobytes(),
+                "gaps": pad.gaps if chunk == 0 else [],
+            }
+        )
+    return rows
+
+
+def _event_rows(trial_id: int, records: Sequence[EventRecord]) -> list[dict[str, Any]]:
+    rows = []
+    for i, e in enumerate(records):
+        try:
+            rows.append(
+                {
+                    "trial_id": trial_id,
+                    "ordinal": i,
+                    "seq": int(e.seq),
+                    "t_ns": int(e.t_ns),
+                    "channel": _check_text(e.channel, f"events[{i}].channel", sc.NAME_LEN),
+                    "level": int(e.level),
+                    "flags": int(e.flags),
+                }
+            )
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise StoreError(f"events[{i}]: cannot be stored ({exc})", "events") from None
+    return rows
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _cue_rows(trial_id: int, records: Sequence[CueRecord]) -> list[dict[str, Any]]:
+    rows = []
+    for i, c in enumerate(records):
+        try:
+            rows.append(
+                {
+                    "trial_id": trial_id,
+                    "ordinal": i,
+                    "output": _check_text(c.output, f"cues[{i}].output", sc.NAME_LEN),
+                    "kind": _check_text(c.kind, f"cues[{i}].kind", sc.SHORT_LEN),
+                    "scheduled_on_ns": int(c.scheduled_on_ns),
+                    "scheduled_off_ns": int(c.scheduled_off_ns),
+                    "actual_on_ns": _opt_int(c.actual_on_ns),
+                    "actual_off_ns": _opt_int(c.actual_off_ns),
+                    "loopback_on_ns": _opt_int(c.loopback_on_ns),
+                }
+            )
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise StoreError(f"cues[{i}]: cannot be stored ({exc})", "cues") from None
+    return rows
+
+
+def _participant(row: Row[Any]) -> Participant:
+    return Participant(
+        id=row.id,
+        code=row.code,
+        birth_year=row.birth_year,
+        sex=row.sex,
+        dominant_hand=row.dominant_hand,
+        affected_side=row.affected_side,
+        notes=row.notes,
+        created_utc=row.created_utc,
+    )
+
+
+# Columns in the order of the dataclass fields: rows become records by position (fast).
+_SESSION_COLUMNS = (
+    sc.sessions.c.id,
+    sc.participants.c.code.label("participant_code"),
+    *(sc.sessions.c[f.name] for f in fields(SessionInfo)[2:15]),
+)
+_TRIAL_COLUMNS = (
+    sc.trials.c.id,
+    sc.trials.c.session_id,
+    sc.participants.c.code.label("participant_code"),
+    *(sc.trials.c[f.name] for f in fields(TrialInfo)[3:21]),
+)
+_SESSION_JOIN = sc.sessions.join(sc.participants)
+_TRIAL_JOIN = sc.trials.join(sc.sessions).join(sc.participants)
+_SESSION_METRIC_JOIN = sc.session_metrics.join(_SESSION_JOIN)
+_TRIAL_METRIC_JOIN = sc.metrics.join(_TRIAL_JOIN)
+
+
+def _session(
+    row: Row[Any], metrics: Sequence[SessionMetric] = (), trials: Sequence[TrialInfo] = ()
+) -> SessionInfo:
+    return SessionInfo(*row, metrics=tuple(metrics), trials=tuple(trials))
+
+
+def _trial(
+    row: Row[Any], metrics: Sequence[Metric] = (), data: TrialData | None = None
+) -> TrialInfo:
+    return TrialInfo(*row, metrics=tuple(metrics), data=data)
+
+
+# --------------------------------------------------------------------------------------------
+# The store
+
+
+class Store:
+    """The station's database. Open with :meth:`Store.open`; see the module docstring."""
+
+    def __init__(self, engine: Engine, data_dir: Path, lock_fd: int | None):
+        self._engine = engine
+        self._lock = threading.RLock()
+        self._lock_fd = lock_fd
+        self._closed = False
+        self.data_dir = data_dir
+        self.path = data_dir / DB_FILENAME
+        #: Sessions and trials left ``running`` by a previous process, now ``incomplete``.
+        self.recovered: list[Interrupted] = []
+
+    # -- opening and closing ---------------------------------------------------------------
+
+    @classmethod
+    def open(cls, data_dir: Path, *, recover: bool = True) -> Store:
+        """Open (creating folder and database if needed) and migrate to the current schema.
+
+        With ``recover`` (the recording station), take the store's writer lock and mark every
+        session and trial left ``running`` as ``incomplete``, listing them in :attr:`recovered`.
+        """
+        data_dir = Path(data_dir)
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{data_dir}: cannot create the data folder ({exc})") from None
+        lock_fd = _take_writer_lock(data_dir) if recover else None
+        path = data_dir / DB_FILENAME
+        engine = create_sqlite_engine(path)
+        store = cls(engine, data_dir, lock_fd)
+        try:
+            _migrate(engine)
+            if recover:
+                store.recovered = store._recover()
+        except SQLAlchemyError as exc:
+            store.close()
+            raise StoreError(f"{path}: cannot open the database ({_reason(exc)})") from None
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        """Close the connection and release the writer lock; safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._engine.dispose()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)  # releases the flock
+                self._lock_fd = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, for bulk tools and tests; use the methods for anything else."""
+        return self._engine
+
+    # -- transactions ----------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._lock:
+            self._check_open()
+            try:
+                with self._engine.connect() as conn:
+                    yield conn
+            except SQLAlchemyError as exc:
+                raise StoreError(f"{self.path}: database error ({_reason(exc)})") from None
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with self._lock:
+            self._check_open()
+            try:
+                with _write_conn(self._engine) as conn, conn.begin():
+                    yield conn
+            except SQLAlchemyError as exc:
+                raise StoreError(f"{self.path}: database error ({_reason(exc)})") from None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+
+    def _recover(self) -> list[Interrupted]:
+        t, s, p = sc.trials, sc.sessions, sc.participants
+        found: list[Interrupted] = []
+        with self._write() as conn:
+            rows = conn.execute(
+                select(t.c.id, t.c.session_id, t.c.seq, t.c.protocol, t.c.hand, t.c.practice)
+                .add_columns(t.c.trial_index, t.c.faults, p.c.code)
+                .select_from(_TRIAL_JOIN)
+                .where(t.c.status == "running")
+                .order_by(t.c.id)
+            ).all()
+            for r in rows:
+                conn.execute(
+                    update(t)
+                    .where(t.c.id == r.id)
+                    .values(status="incomplete", faults=[*r.faults, INTERRUPTED_FAULT])
+                )
+                found.append(
+                    Interrupted(
+                        r.session_id,
+                        r.code,
+                        r.id,
+                        r.seq,
+                        r.protocol,
+                        r.hand,
+                        r.practice,
+                        r.trial_index,
+                    )
+                )
+            with_trial = {i.session_id for i in found}
+            sessions = conn.execute(
+                select(s.c.id, p.c.code)
+                .select_from(_SESSION_JOIN)
+                .where(s.c.status == "running")
+                .order_by(s.c.id)
+            ).all()
+            conn.execute(update(s).where(s.c.status == "running").values(status="incomplete"))
+            found.extend(Interrupted(r.id, r.code) for r in sessions if r.id not in with_trial)
+        found.sort(key=lambda i: (i.session_id, i.trial_id or 0))
+        return found
+
+    # -- participants ----------------------------------------------------------------------
+
+    def add_participant(
+        self,
+        code: str,
+        birth_year: int | None = None,
+        sex: str | None = None,
+        dominant_hand: str | None = None,
+        affected_side: str | None = None,
+        notes: str = "",
+    ) -> Participant:
+        values = {
+            "code": _check_code(code),
+            "birth_year": _check_birth_year(birth_year),
+            "sex": _check_choice(sex, sc.SEXES, "sex"),
+            "dominant_hand": _check_choice(dominant_hand, sc.HANDS_DOMINANT, "dominant_hand"),
+            "affected_side": _check_choice(affected_side, sc.AFFECTED_SIDES, "affected_side"),
+            "notes": _check_text(notes, "notes", empty=True),
+            "created_utc": _now_utc(),
+        }
+        with self._write() as conn:
+            if conn.scalar(select(sc.participants.c.id).where(sc.participants.c.code == code)):
+                raise StoreError(f"participant code: {code!r} already exists", "code")
+            conn.execute(insert(sc.participants).values(values))
+            return self._get_participant(conn, code)  # type: ignore[return-value]
+
+    def get_participant(self, code: str) -> Participant | None:
+        with self._read() as conn:
+            return self._get_participant(conn, code)
+
+    @staticmethod
+    def _get_participant(conn: Connection, code: str) -> Participant | None:
+        row = conn.execute(select(sc.participants).where(sc.participants.c.code == code)).first()
+        return None if row is None else _participant(row)
+
+    def _participant_id(self, conn: Connection, code: str) -> int:
+        pid = conn.scalar(select(sc.participants.c.id).where(sc.participants.c.code == code))
+        if pid is None:
+            raise StoreError(f"participant code: no participant {code!r}", "code")
+        return int(pid)
+
+    def list_participants(
+        self, search: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[Participant]:
+        """Participants by code; ``search`` matches part of the code or notes, any case."""
+        p = sc.participants
+        query = select(p).order_by(p.c.code).limit(limit).offset(offset)
+        if search:
+            query = query.where(
+                p.c.code.icontains(search, autoescape=True)
+                | p.c.notes.icontains(search, autoescape=True)
+            )
+        with self._read() as conn:
+            return [_participant(r) for r in conn.execute(query)]
+
+    def update_participant(
+        self,
+        code: str,
+        *,
+        birth_year: int | _Unset | None = UNSET,
+        sex: str | _Unset | None = UNSET,
+        dominant_hand: str | _Unset | None = UNSET,
+        affected_side: str | _Unset | None = UNSET,
+        notes: str | _Unset = UNSET,
+    ) -> Participant:
+        """Change the given fields (``None`` clears one; :data:`UNSET` leaves it)."""
+        values: dict[str, Any] = {}
+        if birth_year is not UNSET:
+            values["birth_year"] = _check_birth_year(birth_year)
+        if sex is not UNSET:
+            values["sex"] = _check_choice(sex, sc.SEXES, "sex")
+        if dominant_hand is not UNSET:
+            values["dominant_hand"] = _check_choice(
+                dominant_hand, sc.HANDS_DOMINANT, "dominant_hand"
+            )
+        if affected_side is not UNSET:
+            values["affected_side"] = _check_choice(
+                affected_side, sc.AFFECTED_SIDES, "affected_side"
+            )
+        if notes is not UNSET:
+            values["notes"] = _check_text(notes, "notes", empty=True)
+        with self._write() as conn:
+            pid = self._participant_id(conn, code)
+            if values:
+                conn.execute(
+                    update(sc.participants).where(sc.participants.c.id == pid).values(values)
+                )
+            return self._get_participant(conn, code)  # type: ignore[return-value]
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def start_session(
+        self,
+        participant_code: str,
+        battery_name: str,
+        battery_hash: str,
+        station_id: str,
+        provenance: dict[str, Any],
+        anchor_mono_ns: int,
+        anchor_wall_ns: int,
+        software_version: str,
+        hardware_backend: str,
+        timestamp_source: str,
+        *,
+        notes: str = "",
+        started_utc: datetime | None = None,
+    ) -> int:
+        """Begin a session (status ``running``), committed at once; returns its id."""
+        if started_utc is not None and started_utc.tzinfo is None:
+            raise StoreError("started_utc: give a time zone (UTC)", "started_utc")
+        values = {
+            "battery_name": _check_text(battery_name, "battery_name", sc.NAME_LEN),
+            "battery_hash": _check_text(battery_hash, "battery_hash", sc.HASH_LEN, empty=True),
+            "station_id": _check_text(station_id, "station_id", sc.NAME_LEN),
+            "status": "running",
+            "started_utc": started_utc or _now_utc(),
+            "ended_utc": None,
+            "software_version": _check_text(software_version, "software_version", sc.NAME_LEN),
+            "hardware_backend": _check_text(hardware_backend, "hardware_backend", sc.SHORT_LEN),
+            "timestamp_source": _check_text(timestamp_source, "timestamp_source", sc.NAME_LEN),
+            "anchor_mono_ns": _check_int(anchor_mono_ns, "anchor_mono_ns"),
+            "anchor_wall_ns": _check_int(anchor_wall_ns, "anchor_wall_ns"),
+            "provenance": _check_json(provenance, "provenance", dict),
+            "notes": _check_text(notes, "notes", empty=True),
+        }
+        with self._write() as conn:
+            values["participant_id"] = self._participant_id(conn, participant_code)
+            return int(conn.execute(insert(sc.sessions).values(values)).inserted_primary_key[0])
+
+    def end_session(self, session_id: int, status: str) -> None:
+        """End a running session; trials of it still ``running`` become ``incomplete``."""
+        _check_choice(status, ENDED_SESSION_STATUSES, "status", nullable=False)
+        with self._write() as conn:
+            current = self._session_status(conn, session_id)
+            if current != "running":
+                raise StoreError(f"session {session_id} has already ended ({current})", "status")
+            conn.execute(
+                update(sc.trials)
+                .where(sc.trials.c.session_id == session_id, sc.trials.c.status == "running")
+                .values(status="incomplete")
+            )
+            conn.execute(
+                update(sc.sessions)
+                .where(sc.sessions.c.id == session_id)
+                .values(status=status, ended_utc=_now_utc())
+            )
+
+    @staticmethod
+    def _session_status(conn: Connection, session_id: int) -> str:
+        status = conn.scalar(select(sc.sessions.c.status).where(sc.sessions.c.id == session_id))
+        if status is None:
+            raise StoreError(f"session: no session {session_id}", "session_id")
+        return str(status)
+
+    def add_session_metrics(
+        self, session_id: int, metrics: Iterable[tuple[str, str, Metric]]
+    ) -> None:
+        """Add session summary metrics, each as ``(protocol, hand, metric)``."""
+        self._session_metrics(session_id, metrics, replace=False)
+
+    def replace_session_metrics(
+        self, session_id: int, metrics: Iterable[tuple[str, str, Metric]]
+    ) -> None:
+        """Replace all of a session's summary metrics (after rescoring)."""
+        self._session_metrics(session_id, metrics, replace=True)
+
+    def _session_metrics(
+        self, session_id: int, items: Iterable[tuple[str, str, Metric]], *, replace: bool
+    ) -> None:
+        items = list(items)
+        sm = sc.session_metrics
+        with self._write() as conn:
+            self._session_status(conn, session_id)
+            if replace:
+                conn.execute(delete(sm).where(sm.c.session_id == session_id))
+                first = 0
+            else:
+                first = int(
+                    conn.scalar(
+                        select(func.coalesce(func.max(sm.c.ordinal) + 1, 0)).where(
+                            sm.c.session_id == session_id
+                        )
+                    )
+                )
+            rows = []
+            for i, item in enumerate(items, start=first):
+                try:
+                    protocol, hand, metric = item
+                except (TypeError, ValueError):
+                    raise StoreError(
+                        f"metrics[{i - first}]: expected (protocol, hand, Metric)", "metrics"
+                    ) from None
+                rows += _metric_rows(
+                    [metric],
+                    i,
+                    session_id=session_id,
+                    protocol=_check_text(protocol, "protocol", sc.NAME_LEN),
+                    hand=_check_text(hand, "hand", sc.SHORT_LEN, empty=True),
+                )
+            if rows:
+                conn.execute(insert(sm), rows)
+
+    def session(self, session_id: int) -> SessionInfo:
+        s = sc.sessions
+        with self._read() as conn:
+            row = conn.execute(
+                select(*_SESSION_COLUMNS).select_from(_SESSION_JOIN).where(s.c.id == session_id)
+            ).first()
+            if row is None:
+                raise StoreError(f"session: no session {session_id}", "session_id")
+            metrics = self._session_metric_rows(conn, sc.sessions.c.id == session_id)
+            return _session(row, metrics.get(session_id, ()))
+
+    @staticmethod
+    def _session_metric_rows(conn: Connection, where: Any) -> dict[int, list[SessionMetric]]:
+        """Session metrics by session id; ``where`` may name sessions and participants."""
+        sm = sc.session_metrics
+        query = (
+            select(sm.c.session_id, sm.c.protocol, sm.c.hand, sm.c.name, sm.c.value)
+            .add_columns(sm.c.unit, sm.c.detail)
+            .select_from(_SESSION_METRIC_JOIN)
+            .where(where)
+            .order_by(sm.c.session_id, sm.c.ordinal)
+        )
+        out: dict[int, list[SessionMetric]] = {}
+        for session_id, protocol, hand, name, value, unit, detail in conn.execute(query).all():
+            metric = SessionMetric(protocol, hand, Metric(name, value, unit, detail))
+            out.setdefault(session_id, []).append(metric)
+        return out
+
+    @staticmethod
+    def _trial_metric_rows(conn: Connection, where: Any) -> dict[int, list[Metric]]:
+        """Trial metrics by trial id; ``where`` may name trials, sessions and participants."""
+        m = sc.metrics
+        query = (
+            select(m.c.trial_id, m.c.name, m.c.value, m.c.unit, m.c.detail)
+            .select_from(_TRIAL_METRIC_JOIN)
+            .where(where)
+            .order_by(m.c.trial_id, m.c.ordinal)
+        )
+        out: dict[int, list[Metric]] = {}
+        for trial_id, name, value, unit, detail in conn.execute(query).all():
+            out.setdefault(trial_id, []).append(Metric(name, value, unit, detail))
+        return out
+
+    def participant_sessions(
+        self, code: str, protocol: str | None = None, *, with_trials: bool = False
+    ) -> list[SessionInfo]:
+        """A participant's sessions, oldest first, with their summary metrics: the history.
+
+        With ``protocol``: only sessions with a trial of it, and only its metrics. With
+        ``with_trials``: each session's trials (with their metrics) too.
+        """
+        s, t, sm = sc.sessions, sc.trials, sc.session_metrics
+        with self._read() as conn:
+            pid = self._participant_id(conn, code)
+            query = (
+                select(*_SESSION_COLUMNS)
+                .select_from(_SESSION_JOIN)
+                .where(s.c.participant_id == pid)
+                .order_by(s.c.started_utc, s.c.id)
+            )
+            mine = s.c.participant_id == pid
+            if protocol is not None:
+                query = query.where(
+                    exists().where(t.c.session_id == s.c.id, t.c.protocol == protocol)
+                )
+                mine = mine & (sm.c.protocol == protocol)
+            rows = conn.execute(query).all()
+            metrics = self._session_metric_rows(conn, mine)
+            trials: dict[int, list[TrialInfo]] = {}
+            if with_trials:
+                where = s.c.participant_id == pid
+                if protocol is not None:
+                    where = where & (t.c.protocol == protocol)
+                for info in self._trial_infos(conn, where):
+                    trials.setdefault(info.session_id, []).append(info)
+        return [_session(r, metrics.get(r.id, ()), trials.get(r.id, ())) for r in rows]
+
+    # -- trials ----------------------------------------------------------------------------
+
+    def start_trial(
+        self,
+        session_id: int,
+        seq: int,
+        protocol: str,
+        version: str,
+        protocol_hash: str,
+        hand: str,
+        practice: bool,
+        trial_index: int,
+        params: dict[str, Any],
+        roles: dict[str, str],
+        start_t_ns: int,
+        *,
+        provenance: dict[str, Any] | None = None,
+    ) -> int:
+        """Record that a trial began (status ``running``), committed at once; returns its id."""
+        values = {
+            "session_id": _check_int(session_id, "session_id"),
+            "seq": _check_int(seq, "seq"),
+            "protocol": _check_text(protocol, "protocol", sc.NAME_LEN),
+            "protocol_version": _check_text(version, "version", sc.SHORT_LEN),
+            "protocol_hash": _check_text(protocol_hash, "protocol_hash", sc.HASH_LEN, empty=True),
+            "hand": _check_choice(hand, sc.TRIAL_HANDS, "hand", nullable=False),
+            "practice": bool(practice),
+            "trial_index": _check_int(trial_index, "trial_index"),
+            "status": "running",
+            "invalid_reason": None,
+            "params": _check_json(params, "params", dict),
+            "start_t_ns": _check_int(start_t_ns, "start_t_ns"),
+            "end_t_ns": None,
+            "go_t_ns": None,
+            "roles": _check_json(roles, "roles", dict),
+            "provenance": _check_json(provenance or {}, "provenance", dict),
+            "faults": [],
+            "gaps": [],
+            "notes": "",
+        }
+        t = sc.trials
+        with self._write() as conn:
+            status = self._session_status(conn, session_id)
+            if status != "running":
+                raise StoreError(f"session {session_id} has ended ({status})", "session_id")
+            if conn.scalar(select(t.c.id).where(t.c.session_id == session_id, t.c.seq == seq)):
+                raise StoreError(f"seq: session {session_id} already has a trial {seq}", "seq")
+            return int(conn.execute(insert(t).values(values)).inserted_primary_key[0])
+
+    def finish_trial(
+        self,
+        trial_id: int,
+        data: TrialData,
+        metrics: Sequence[Metric],
+        provenance: dict[str, Any],
+        faults: Sequence[str],
+        gaps: Sequence[dict[str, Any]],
+        *,
+        invalid_reason: str | None = None,
+    ) -> None:
+        """Store a running trial's raw data, metrics and final status in one transaction.
+
+        The status is ``data.status`` (``complete``, ``incomplete``, ``invalid`` with an
+        ``invalid_reason``, or ``timeout``). ``data``'s parameters, roles, times and notes
+        replace those given at :meth:`start_trial`; ``provenance`` keys are added to those given
+        there. On any error nothing is written and the trial stays ``running``.
+        """
+        status = _check_choice(data.status, FINISHED_TRIAL_STATUSES, "status", nullable=False)
+        if status == "invalid" and not invalid_reason:
+            raise StoreError("invalid_reason: an invalid trial needs a reason", "invalid_reason")
+        if invalid_reason is not None and status != "invalid":
+            raise StoreError(
+                f"invalid_reason: given for a trial whose status is {status!r}", "invalid_reason"
+            )
+        _check_json(data.params, "params", dict)
+        _check_json(data.roles, "roles", dict)
+        _check_json(provenance, "provenance", dict)
+        faults = list(_check_json(list(faults), "faults", list))
+        gaps = list(_check_json(list(gaps), "gaps", list))
+        for key, pad in data.samples.items():
+            _check_json(getattr(pad, "gaps", None), f"gaps of pad {key!r}", list)
+        event_rows = _event_rows(trial_id, data.events)
+        cue_rows = _cue_rows(trial_id, data.cues)
+        final = {
+            "status": status,
+            "invalid_reason": invalid_reason,
+            "params": data.params,
+            "roles": data.roles,
+            "start_t_ns": _check_int(data.start_t_ns, "start_t_ns"),
+            "end_t_ns": _check_int(data.end_t_ns, "end_t_ns"),
+            "go_t_ns": _check_int(data.go_t_ns, "go_t_ns", nullable=True),
+            "faults": faults,
+            "gaps": gaps,
+            "notes": _check_text(data.notes, "notes", empty=True),
+        }
+        t = sc.trials
+        with self._write() as conn:
+            row = self._trial_row(conn, trial_id)
+            if row.status != "running":
+                raise StoreError(f"trial {trial_id} is already finished ({row.status})", "status")
+            for name, mine, theirs in (
+                ("protocol", row.protocol, data.protocol),
+                ("version", row.protocol_version, data.version),
+                ("hand", row.hand, data.hand),
+                ("practice", row.practice, bool(data.practice)),
+            ):
+                if mine != theirs:
+                    raise StoreError(
+                        f"{name}: trial {trial_id} was started with {mine!r}, the data says {theirs!r}",
+                        name,
+                    )
+            if event_rows:
+                conn.execute(insert(sc.events), event_rows)
+            for pad_index, (key, pad) in enumerate(data.samples.items()):
+                conn.execute(insert(sc.samples), _sample_rows(trial_id, pad_index, key, pad))
+            if cue_rows:
+                conn.execute(insert(sc.cues), cue_rows)
+            metric_rows = _metric_rows(metrics, trial_id=trial_id)
+            if metric_rows:
+                conn.execute(insert(sc.metrics), metric_rows)
+            final["provenance"] = {**row.provenance, **provenance}
+            conn.execute(update(t).where(t.c.id == trial_id).values(final))
+
+    @staticmethod
+    def _trial_row(conn: Connection, trial_id: int) -> Row[Any]:
+        row = conn.execute(
+            select(*_TRIAL_COLUMNS).select_from(_TRIAL_JOIN).where(sc.trials.c.id == trial_id)
+        ).first()
+        if row is None:
+            raise StoreError(f"trial: no trial {trial_id}", "trial_id")
+        return row
+
+    def mark_invalid(self, trial_id: int, reason: str) -> None:
+        """Mark a finished trial invalid (e.g. a dropped peg), with the clinician's reason."""
+        reason = _check_text(reason, "reason")
+        with self._write() as conn:
+            row = self._trial_row(conn, trial_id)
+            if row.status == "running":
+                raise StoreError(
+                    f"trial {trial_id} is still running: finish it with status 'invalid' instead",
+                    "status",
+                )
+            conn.execute(
+                update(sc.trials)
+                .where(sc.trials.c.id == trial_id)
+                .values(status="invalid", invalid_reason=reason)
+            )
+
+    def replace_metrics(self, trial_id: int, metrics: Sequence[Metric]) -> None:
+        """Replace a finished trial's metrics (rescoring)."""
+        m = sc.metrics
+        with self._write() as conn:
+            row = self._trial_row(conn, trial_id)
+            if row.status == "running":
+                raise StoreError(f"trial {trial_id} is still running: nothing to rescore", "status")
+            rows = _metric_rows(metrics, trial_id=trial_id)
+            conn.execute(delete(m).where(m.c.trial_id == trial_id))
+            if rows:
+                conn.execute(insert(m), rows)
+
+    # -- reading trials --------------------------------------------------------------------
+
+    def trial(self, trial_id: int) -> TrialInfo:
+        with self._read() as conn:
+            row = self._trial_row(conn, trial_id)
+            metrics = self._trial_metric_rows(conn, sc.trials.c.id == trial_id)
+            return _trial(row, metrics.get(trial_id, ()))
+
+    def trial_data(self, trial_id: int) -> TrialData:
+        """The trial's raw record as :meth:`finish_trial` got it.
+
+        A trial whose raw data was never stored (``running``, or ``incomplete`` after a crash)
+        comes back with no events, samples or cues and ``end_t_ns`` equal to ``start_t_ns``.
+        """
+        with self._read() as conn:
+            return self._trial_data(conn, self._trial_row(conn, trial_id))
+
+    @staticmethod
+    def _trial_data(conn: Connection, row: Row[Any]) -> TrialData:
+        e, smp, c = sc.events, sc.samples, sc.cues
+        records = [
+            EventRecord(r.t_ns, r.channel, r.level, r.flags, r.seq)
+            for r in conn.execute(
+                select(e.c.t_ns, e.c.channel, e.c.level, e.c.flags, e.c.seq)
+                .where(e.c.trial_id == row.id)
+                .order_by(e.c.ordinal)
+            )
+        ]
+        chunks: dict[str, list[Row[Any]]] = {}
+        for r in conn.execute(
+            select(smp).where(smp.c.trial_id == row.id).order_by(smp.c.pad_index, smp.c.chunk)
+        ):
+            chunks.setdefault(r.pad, []).append(r)
+        pads = {name: _pad_samples(name, rows) for name, rows in chunks.items()}
+        cue_records = [
+            CueRecord(
+                r.output,
+                r.kind,
+                r.scheduled_on_ns,
+                r.scheduled_off_ns,
+                r.actual_on_ns,
+                r.actual_off_ns,
+                r.loopback_on_ns,
+            )
+            for r in conn.execute(select(c).where(c.c.trial_id == row.id).order_by(c.c.ordinal))
+        ]
+        return TrialData(
+            protocol=row.protocol,
+            version=row.protocol_version,
+            params=row.params,
+            hand=row.hand,
+            practice=row.practice,
+            start_t_ns=row.start_t_ns,
+            end_t_ns=row.end_t_ns if row.end_t_ns is not None else row.start_t_ns,
+            go_t_ns=row.go_t_ns,
+            events=records,
+            samples=pads,
+            cues=cue_records,
+            roles=row.roles,
+            status=row.status,
+            notes=row.notes,
+        )
+
+    def _trial_infos(
+        self, conn: Connection, where: Any, *, with_data: bool = False
+    ) -> list[TrialInfo]:
+        t = sc.trials
+        rows = conn.execute(
+            select(*_TRIAL_COLUMNS)
+            .select_from(_TRIAL_JOIN)
+            .where(where)
+            .order_by(t.c.session_id, t.c.seq)
+        ).all()
+        if not rows:
+            return []
+        metrics = self._trial_metric_rows(conn, where)
+        return [
+            _trial(r, metrics.get(r.id, ()), self._trial_data(conn, r) if with_data else None)
+            for r in rows
+        ]
+
+    def session_trials(self, session_id: int) -> list[TrialInfo]:
+        """A session's trials in order, with their metrics."""
+        with self._read() as conn:
+            self._session_status(conn, session_id)
+            return self._trial_infos(conn, sc.trials.c.session_id == session_id)
+
+    def iter_trials(
+        self,
+        *,
+        participant_code: str | None = None,
+        session_id: int | None = None,
+        protocol: str | None = None,
+        statuses: Iterable[str] | None = None,
+        include_practice: bool = True,
+        with_data: bool = False,
+    ) -> Iterator[TrialInfo]:
+        """Trials matching all the filters, by session and seq, with metrics (and raw data).
+
+        Reads :data:`_BATCH` trials at a time and holds no transaction or lock between them, so
+        the caller may write (e.g. :meth:`replace_metrics`) while iterating.
+        """
+        t, s, p = sc.trials, sc.sessions, sc.participants
+        conditions: list[Any] = []
+        if participant_code is not None:
+            conditions.append(p.c.code == participant_code)
+        if session_id is not None:
+            conditions.append(t.c.session_id == session_id)
+        if protocol is not None:
+            conditions.append(t.c.protocol == protocol)
+        if statuses is not None:
+            conditions.append(t.c.status.in_(list(statuses)))
+        if not include_practice:
+            conditions.append(t.c.practice.is_(False))
+        with self._read() as conn:
+            ids = list(
+                conn.scalars(
+                    select(t.c.id)
+                    .select_from(_TRIAL_JOIN)
+                    .where(*conditions)
+                    .order_by(s.c.started_utc, t.c.session_id, t.c.seq)
+                )
+            )
+        for lo in range(0, len(ids), _BATCH):
+            batch = ids[lo : lo + _BATCH]
+            with self._read() as conn:
+                infos = {
+                    i.id: i for i in self._trial_infos(conn, t.c.id.in_(batch), with_data=with_data)
+                }
+            yield from (infos[i] for i in batch if i in infos)
+
+    # -- maintenance -----------------------------------------------------------------------
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check``: ``"ok"``, or the problems found, one a line."""
+        with self._read() as conn:
+            return "\n".join(str(r[0]) for r in conn.exec_driver_sql("PRAGMA integrity_check"))
+
+
+def _pad_samples(name: str, rows: Sequence[Row[Any]]) -> PadSamples:
+    for r in rows:
+        if len(r.t_ns) != 8 * r.n or len(r.code) != 2 * r.n:
+            raise StoreError(
+                f"samples of pad {name!r}, chunk {r.chunk}: stored arrays do not hold {r.n} samples"
+            )
+    first = rows[0]
+    t_ns = np.concatenate([np.frombuffer(r.t_ns, dtype="<i8") for r in rows]).astype(
+        np.int64, copy=False
+    )
+    code = np.concatenate([np.frombuffer(r.code, dtype="<i2") for r in rows]).astype(
+        np.int16, copy=False
+    )
+    return PadSamples(
+        pad=name,
+        t_ns=t_ns,
+        code=code,
+        gain=first.gain,
+        supply_v=first.supply_v,
+        divider_ohm=first.divider_ohm,
+        slope_n_per_s=first.slope_n_per_s,
+        offset_n=first.offset_n,
+        calibrated=first.calibrated,
+        gaps=first.gaps,
+    )
+
+
+def _take_writer_lock(data_dir: Path) -> int:
+    path = data_dir / LOCK_FILENAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreError(
+            f"{data_dir / DB_FILENAME}: another station process is recording into this store; "
+            "stop it first (or open with recover=False to read beside it)"
+        ) from None
+    with suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig) if orig is not None else str(exc).splitlines()[0]
+
+
+__all__ = [
+    "DB_FILENAME",
+    "INTERRUPTED_FAULT",
+    "UNSET",
+    "Interrupted",
+    "Participant",
+    "SessionInfo",
+    "SessionMetric",
+    "Store",
+    "StoreError",
+    "TrialInfo",
+    "alembic_config",
+    "create_sqlite_engine",
+    "dumps_json",
+]
