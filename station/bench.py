@@ -329,3 +329,47 @@ def format_timing(f: dict[str, Any]) -> str:
             f"under GIL load ({f['gil_presses']} presses): {ours}; Button.when_pressed + time.monotonic(): {usual}",
         ]
     )
+
+
+def bench_scoring(store: Any, session_id: int | None = None, repeats: int = 20) -> dict[str, Any]:
+    """Time scoring every trial of a stored session (and its summaries) from raw data.
+
+    Default: the most recent complete session in the store. The raw data are loaded once; the
+    figure is the pure scoring time, median of ``repeats``.
+    """
+    from collections import defaultdict
+
+    from station.rescore import protocol_for
+
+    if session_id is None:
+        latest = (
+            store.latest_session_id(status="complete")
+            if hasattr(store, "latest_session_id")
+            else None
+        )
+        if latest is None:
+            ids = [info.session_id for info in store.iter_trials()]
+            latest = ids[-1] if ids else None
+        session_id = latest
+    if session_id is None:
+        raise ValueError("the store has no sessions to score: run `station assess` first")
+    infos = list(store.iter_trials(session_id=session_id, with_data=True))
+    prepared = [(protocol_for(i.data), i.data) for i in infos]
+    times: list[int] = []
+    for _ in range(repeats):
+        t0 = time.perf_counter_ns()
+        groups: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for protocol, data in prepared:
+            groups[(data.protocol, data.hand)].append((data, protocol.score(data)))
+        for (name, _hand), trials in groups.items():
+            next(p for p, d in prepared if d.protocol == name).summarize(trials)
+        times.append(time.perf_counter_ns() - t0)
+    samples = sum(sum(len(s.t_ns) for s in d.samples.values()) for _, d in prepared)
+    return {
+        "session_id": session_id,
+        "trials": len(prepared),
+        "protocols": sorted({d.protocol for _, d in prepared}),
+        "force_samples": samples,
+        "scoring_ms_median": round(float(np.median(times)) / 1e6, 2),
+        "scoring_ms_max": round(max(times) / 1e6, 2),
+    }

@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bt.add_argument("--json", action="store_true", help="print the figures as JSON")
     bt.add_argument("--quick", action="store_true", help="smaller runs (for tests)")
+    bs = bench_sub.add_parser(
+        "scoring", help="time scoring a stored session's trials from raw data"
+    )
+    bs.add_argument("--session", type=int, default=None, help="session id (default: the latest)")
+    bs.add_argument("--json", action="store_true", help="print the figures as JSON")
 
     demo = sub.add_parser(
         "demo", help="run the station with the virtual participant acting (simulated backend)"
@@ -174,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     from station.config import load_config
 
-    if args.command == "bench":
+    if args.command == "bench" and args.what == "timing":
         from station.bench import format_timing, run_timing_bench
 
         figures = run_timing_bench(quick=args.quick)
@@ -182,6 +187,27 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     config = load_config(args.config)
+    if args.command == "bench":
+        from station.bench import bench_scoring
+        from station.store import Store
+
+        store = Store.open(config.data_dir, recover=False)
+        try:
+            try:
+                figures = bench_scoring(store, args.session)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+        finally:
+            store.close()
+        if args.json:
+            print(json.dumps(figures, indent=2))
+        else:
+            print(
+                f"scored session {figures['session_id']}: {figures['trials']} trials "
+                f"({', '.join(figures['protocols'])}; {figures['force_samples']:,} force samples) in "
+                f"{figures['scoring_ms_median']} ms (median; max {figures['scoring_ms_max']} ms)"
+            )
+        return EXIT_OK
     if args.command == "config":
         if args.what == "path":
             print(config.path)

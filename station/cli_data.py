@@ -95,10 +95,14 @@ def dispatch(args: argparse.Namespace, config: StationConfig) -> int | None:
     return None if handler is None else handler(args, config)
 
 
-def _open_store(config: StationConfig, say: Callable[[str], None] | None = None) -> Any:
+def _open_store(
+    config: StationConfig, say: Callable[[str], None] | None = None, *, write: bool = True
+) -> Any:
+    """Open the store. Writers take the store's lock and recover interrupted sessions; readers
+    (``write=False``) can run beside a recording."""
     from station.store import Store
 
-    store = Store.open(config.data_dir)
+    store = Store.open(config.data_dir, recover=write)
     if say is not None:
         for item in store.recovered:
             say(f"note: {item.describe()}")
@@ -171,7 +175,7 @@ def _assess(args: argparse.Namespace, config: StationConfig) -> int:
 
 
 def _participants(args: argparse.Namespace, config: StationConfig) -> int:
-    store = _open_store(config)
+    store = _open_store(config, write=args.what == "add")
     try:
         if args.what == "add":
             p = store.add_participant(
@@ -200,7 +204,7 @@ def _participants(args: argparse.Namespace, config: StationConfig) -> int:
 def _results(args: argparse.Namespace, config: StationConfig) -> int:
     from station.results import participant_results, render_results
 
-    store = _open_store(config)
+    store = _open_store(config, write=False)
     try:
         report = participant_results(store, args.code, config.data_dir)
     finally:
@@ -212,7 +216,7 @@ def _results(args: argparse.Namespace, config: StationConfig) -> int:
 def _export(args: argparse.Namespace, config: StationConfig) -> int:
     from station.store import export
 
-    store = _open_store(config)
+    store = _open_store(config, write=False)
     try:
         if args.output == "-":
             _write_export(export, store, args, sys.stdout)

@@ -51,7 +51,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from station.records import Metric, TrialData
-from station.store.store import Participant, SessionInfo, Store, TrialInfo
+from station.store.store import Participant, SessionInfo, Store, StoreError, TrialInfo
 
 CSV_COLUMNS = (
     "participant",
@@ -89,10 +89,9 @@ def _number(value: float | None) -> float | None:
 def _participants(store: Store, code: str | None) -> Iterator[Participant]:
     if code is not None:
         found = store.get_participant(code)
-        if found is not None:
-            yield found
-        else:
-            store.participant_sessions(code)  # raises the store's "no participant" error
+        if found is None:
+            raise StoreError(f"participant code: no participant {code!r}", "code")
+        yield found
         return
     offset = 0
     while True:
