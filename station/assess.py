@@ -194,7 +194,7 @@ def run_battery(
                         outcome.faults,
                     )
                     result.trials.append(trial)
-                    say(f"   {outcome.data.status}: {headline(metrics)}")
+                    say(f"   {outcome.data.status}: {headline(metrics, protocol.key_metrics)}")
                     reason = review(trial) if review is not None else None
                     if reason:
                         store.mark_invalid(trial_id, reason)
@@ -216,8 +216,9 @@ def run_battery(
     return result
 
 
-def headline(metrics: list[Metric], n: int = 4) -> str:
-    shown = [m for m in metrics if m.value is not None][:n]
+def headline(metrics: list[Metric], keys: tuple[str, ...] = (), n: int = 4) -> str:
+    ranked = sorted(metrics, key=lambda m: keys.index(m.name) if m.name in keys else len(keys))
+    shown = [m for m in ranked if m.value is not None][:n]
     if not shown:
         missing = next((m for m in metrics if m.detail), None)
         return missing.detail if missing else "no metrics"

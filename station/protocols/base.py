@@ -57,6 +57,8 @@ class Protocol:
     title: ClassVar[str]
     Params: ClassVar[type]
     phases: ClassVar[tuple[Phase, ...]]
+    #: The metrics shown first when a trial is reported (name order); others follow in the record.
+    key_metrics: ClassVar[tuple[str, ...]] = ()
     #: Default counts for a battery step.
     default_practice: ClassVar[int] = 0
     default_trials: ClassVar[int] = 1

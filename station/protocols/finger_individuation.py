@@ -119,6 +119,7 @@ class FingerIndividuation(Protocol):
     name = "finger_individuation"
     version = "1.0"
     title = "Finger individuation"
+    key_metrics = ("enslaving_mean_percent",)
     Params = FingerIndividuationParams
     default_practice = 0
     default_trials = 1

@@ -138,6 +138,7 @@ class FingerSequence(Protocol):
     name = "finger_sequence"
     version = "1.0"
     title = "Finger sequences"
+    key_metrics = ("correct_sequences", "errors", "accuracy_pct", "ipi_mean_ms")
     Params = FingerSequenceParams
     default_practice = 0
     default_trials = 1

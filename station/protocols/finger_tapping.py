@@ -81,6 +81,7 @@ class FingerTapping(Protocol):
     name = "finger_tapping"
     version = "1.0"
     title = "Finger Tapping Test"
+    key_metrics = ("taps", "iti_mean_ms", "iti_cv", "fatigue_slope_ms_per_s")
     Params = FingerTappingParams
     default_practice = 0
     default_trials = 5  # fepsy.com: 5 trials per hand

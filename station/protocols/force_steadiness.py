@@ -104,6 +104,7 @@ class ForceSteadiness(Protocol):
     name = "force_steadiness"
     version = "1.0"
     title = "Force steadiness and tremor"
+    key_metrics = ("mean_force_n", "cv_percent", "tremor_peak_hz", "tremor_power_n2")
     Params = ForceSteadinessParams
     default_practice = 0
     default_trials = 1

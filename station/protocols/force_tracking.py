@@ -113,6 +113,7 @@ class ForceTracking(Protocol):
     name = "force_tracking"
     version = "1.0"
     title = "Force tracking"
+    key_metrics = ("rmse_n", "rmse_percent_max", "lag_ms")
     Params = ForceTrackingParams
     default_practice = 0
     default_trials = 1

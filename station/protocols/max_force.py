@@ -75,6 +75,7 @@ class MaxForce(Protocol):
     name = "max_force"
     version = "1.0"
     title = "Maximal finger force"
+    key_metrics = ("max_force_n", "best_effort")
     Params = MaxForceParams
     default_practice = 0
     default_trials = 1

@@ -57,6 +57,7 @@ class NineHolePeg(Protocol):
     name = "nine_hole_peg"
     version = "1.0"
     title = "Nine-Hole Peg Test"
+    key_metrics = ("total_time_s", "placement_time_s", "removal_time_s", "reaction_time_s")
     Params = NineHolePegParams
     default_practice = 1
     default_trials = 2

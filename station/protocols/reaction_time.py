@@ -127,6 +127,7 @@ class ReactionTime(Protocol):
     name = "reaction_time"
     version = "1.0"
     title = "Reaction time (simple and choice)"
+    key_metrics = ("median_rt_ms", "errors", "anticipations", "misses")
     Params = ReactionTimeParams
     default_practice = 0
     default_trials = 1

@@ -120,6 +120,12 @@ class SyncContinuation(Protocol):
     name = "sync_continuation"
     version = "1.0"
     title = "Synchronization-continuation tapping"
+    key_metrics = (
+        "asynchrony_mean_ms",
+        "asynchrony_sd_ms",
+        "continuation_iti_mean_ms",
+        "wk_motor_variance_ms2",
+    )
     Params = SyncContinuationParams
     default_practice = 0
     default_trials = 1

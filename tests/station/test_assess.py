@@ -191,3 +191,14 @@ def test_kill_9_during_assess_keeps_completed_trials(tmp_path: Path) -> None:
                     assert info.status == "incomplete"
         finally:
             store.close()
+
+
+def test_bench_scoring_on_a_stored_session(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run_cli(["bench", "scoring"], capsys)
+    assert status == 2 and "no sessions" in err
+    result = assess(capsys, "P003", seed=4)
+    status, out, _ = run_cli(["bench", "scoring", "--json"], capsys)
+    assert status == 0
+    figures = json.loads(out)
+    assert figures["session_id"] == result["session_id"] and figures["trials"] == 4
+    assert figures["force_samples"] > 10_000 and figures["scoring_ms_median"] > 0
