@@ -10,6 +10,7 @@ from station.protocols.force_steadiness import ForceSteadiness
 from station.protocols.force_tracking import ForceTracking
 from station.protocols.max_force import MaxForce
 from station.protocols.nine_hole_peg import NineHolePeg
+from station.protocols.purdue_pegboard import PurduePegboard
 from station.protocols.reaction_time import ReactionTime
 from station.protocols.sync_continuation import SyncContinuation
 
@@ -17,6 +18,7 @@ PROTOCOLS: dict[str, type[Protocol]] = {
     cls.name: cls
     for cls in (
         NineHolePeg,
+        PurduePegboard,
         FingerTapping,
         SyncContinuation,
         FingerSequence,
