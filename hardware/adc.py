@@ -273,6 +273,8 @@ class AdsReader:
             self._next_due_ns = max(self._next_due_ns, now + 1)
 
     def _drain_rdy(self) -> list[int]:
+        if not self._held and self._rdy_queue.empty():
+            return []
         edges, self._held = self._held, []
         get = self._rdy_queue.get_nowait
         while True:

@@ -70,11 +70,14 @@ class TimedMockPin(MockPin):
         """
         if self._function != "input":
             raise RuntimeError(f"GPIO{self.info.name}: cannot drive an output pin")
-        self._driven = bool(level)
-        if not self._set_level_at(bool(level), t_ns):
+        level = bool(level)
+        self._driven = level
+        if not self._set_level_at(level, t_ns):
             return False
-        edges_wanted = ("both", "rising") if level else ("both", "falling")
-        if self._edges in edges_wanted and self._when_changed is not None:
+        edges = self._edges
+        if (edges == "both" or edges == ("rising" if level else "falling")) and (
+            self._when_changed is not None
+        ):
             self._call_when_changed()
         return True
 

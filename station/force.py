@@ -92,8 +92,9 @@ class PadStream:
         self.last_t_ns: int | None = None
 
     def force_of_code(self, code: int) -> float:
-        v = min(max(code * self._volts_per_code, 0.0), self.spec.supply_v * 0.999)
-        g = v / (self.spec.divider_ohm * (self.spec.supply_v - v))
+        spec = self.spec
+        v = min(max(code * self._volts_per_code, 0.0), spec.supply_v * 0.999)
+        g = v / (spec.divider_ohm * (spec.supply_v - v))
         return self.calibration.force_n(g)
 
     def add(self, t_ns: int, code: int) -> None:

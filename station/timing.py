@@ -150,6 +150,7 @@ class EventCore:
         self._raw_seq = itertools.count()
         self._channels: list[_Channel] = []
         self._index: dict[str, int] = {}
+        self._pending: set[int] = set()  # channels whose debouncer holds a pending transition
         self._subscribers: list[Subscriber] = []
         self._fault_sinks: list[FaultSink] = []
         self._seq = 0
@@ -180,17 +181,17 @@ class EventCore:
 
     def set_initial_level(self, name: str, level: int) -> None:
         """Set a channel's settled level before any edge (a switch found closed at start)."""
-        db = self._channels[self._index[name]].debouncer
+        index = self._index[name]
+        db = self._channels[index].debouncer
         db.level = db.raw_level = level
+        self._pending.discard(index)
 
     def next_due_ns(self) -> int | None:
         """When a pending transition matures (for the simulation loop), else None."""
-        due = [
-            c.debouncer.t_level + c.debouncer._hold_ns()
-            for c in self._channels
-            if c.debouncer.pending
-        ]
-        return min(due) if due else None
+        if not self._pending:
+            return None
+        dbs = [self._channels[i].debouncer for i in tuple(self._pending)]
+        return min((db.t_level + db._hold_ns() for db in dbs), default=None)
 
     def subscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.append(subscriber)
@@ -239,21 +240,25 @@ class EventCore:
     def pump(self, now_ns: int | None = None) -> int:
         """Process every queued edge, then flush matured transitions. Returns edges processed."""
         with self._pump_lock:
-            get = self._queue.get_nowait
             n = 0
-            while True:
-                try:
-                    t_ns, index, level, raw_seq = get()
-                except queue.Empty:
-                    break
-                n += 1
-                self._process(t_ns, index, level, raw_seq)
-            self._close_overflow()
-            now = self.clock.now_ns() if now_ns is None else now_ns
-            for ch in self._channels:
-                if ch.debouncer.pending:
+            if not self._queue.empty():
+                get = self._queue.get_nowait
+                while True:
+                    try:
+                        t_ns, index, level, raw_seq = get()
+                    except queue.Empty:
+                        break
+                    n += 1
+                    self._process(t_ns, index, level, raw_seq)
+            if self._overflow is not None:
+                self._close_overflow()
+            if self._pending:
+                now = self.clock.now_ns() if now_ns is None else now_ns
+                for index in sorted(self._pending):  # in channel order
+                    ch = self._channels[index]
                     accepted = ch.debouncer.flush(now)
                     if accepted is not None:
+                        self._pending.discard(index)
                         self._emit(ch, accepted, -1)
             return n
 
@@ -282,6 +287,10 @@ class EventCore:
             ch.gap_pending = True
             self.gaps.append(Gap(ch.name, "missed_edge", 1, db.t_raw, t_ns))
         accepted = db.feed(t_ns, level)
+        if db.raw_level != db.level:
+            self._pending.add(index)
+        else:
+            self._pending.discard(index)
         if not accepted or accepted[-1][0] != t_ns:
             self._bounce(ch, t_ns)
         for item in accepted:

@@ -116,7 +116,7 @@ def signed16(word: int) -> int:
     return word - 0x10000 if word & 0x8000 else word
 
 
-@dataclass
+@dataclass(slots=True)
 class _Run:
     """Back-to-back conversions with one set of settings; conversion k ends at end_ns(k)."""
 
@@ -175,6 +175,8 @@ class Ads1x15Model:
         self._active = False  # comparator / conversion-ready output before polarity
         self._exceed_count = 0
         self._pulse_end_ns: int | None = None
+        self._mode: PinMode = self._mode_of_registers()
+        self._due_ns: int | None = None  # the engine's next work: see _update_due
 
     def reset(self) -> None:
         """Power-on reset (the chip was unplugged and comes back): registers to reset values.
@@ -213,10 +215,14 @@ class Ads1x15Model:
         """
         with self._lock:
             self._sync()
-            n = next(
-                (i for i, (t_ns, _) in enumerate(self._edges) if t_ns > until_ns), len(self._edges)
-            )
-            edges, self._edges = self._edges[:n], self._edges[n:]
+            edges = self._edges
+            if not edges:
+                return []
+            if edges[-1][0] <= until_ns:  # (edges are in time order) all of them
+                self._edges = []
+                return edges
+            n = next((i for i, (t_ns, _) in enumerate(edges) if t_ns > until_ns), len(edges))
+            edges, self._edges = edges[:n], edges[n:]
         return edges
 
     def deliver_rdy(self, until_ns: int) -> int:
@@ -231,10 +237,7 @@ class Ads1x15Model:
         """When the model next changes by itself: a conversion end or an RDY pulse end."""
         with self._lock:
             self._sync()
-            times = [self._pulse_end_ns] if self._pulse_end_ns is not None else []
-            if self._run is not None:
-                times.append(self._run.end_ns(self._run.done + 1))
-            return min(times, default=None)
+            return self._due_ns
 
     @property
     def rdy_level(self) -> bool:
@@ -264,6 +267,7 @@ class Ads1x15Model:
         mode_before = self._pin_mode()
         if reg == REG_CONFIG:
             self._config = value & ~OS_BIT
+            self._mode = self._mode_of_registers()
             if self._run is not None:
                 self._pending = True
             elif not self._config & MODE_SINGLE:
@@ -272,18 +276,34 @@ class Ads1x15Model:
                 self._start_run(now_ns, continuous=False, wake=True)
         elif reg == REG_LO_THRESH:
             self._lo = value
+            self._mode = self._mode_of_registers()
         elif reg == REG_HI_THRESH:
             self._hi = value
+            self._mode = self._mode_of_registers()
         # REG_CONVERSION is read-only
-        if self._pin_mode() != mode_before:
+        if self._mode != mode_before:
             self._active, self._exceed_count, self._pulse_end_ns = False, 0, None
         self._refresh_pin(now_ns)
+        self._update_due()
 
     # --- lazy conversion engine -------------------------------------------------------------
     def _sync(self) -> int:
         now_ns = self.clock.now_ns()
-        self._advance(now_ns)
+        due_ns = self._due_ns
+        if due_ns is not None and due_ns <= now_ns:
+            self._advance(now_ns)
         return now_ns
+
+    def _update_due(self) -> None:
+        """Note when the engine next has work (the next conversion end or RDY pulse end, None
+        when idle): every change of the run or the pulse ends with this, so a touch before then
+        is a no-op."""
+        run, pulse_ns = self._run, self._pulse_end_ns
+        if run is None:
+            self._due_ns = pulse_ns
+        else:
+            end_ns = run.start_ns + (run.done + 1) * run.period_ns
+            self._due_ns = end_ns if pulse_ns is None or end_ns < pulse_ns else pulse_ns
 
     def _start_run(self, t_ns: int, *, continuous: bool, wake: bool) -> None:
         rate_sps = data_rate_sps(self.chip, self._config)
@@ -301,15 +321,16 @@ class Ads1x15Model:
         """Apply every conversion end and RDY pulse end at or before ``t_ns``, in time order."""
         while True:
             run = self._run
-            end_ns = run.end_ns(run.done + 1) if run is not None else None
+            end_ns = run.start_ns + (run.done + 1) * run.period_ns if run is not None else None
             pulse_ns = self._pulse_end_ns
             if pulse_ns is not None and pulse_ns <= t_ns and (end_ns is None or pulse_ns <= end_ns):
                 self._pulse_end_ns, self._active = None, False
                 self._refresh_pin(pulse_ns)
                 continue
             if run is None or end_ns is None or end_ns > t_ns:
+                self._update_due()
                 return
-            if run.continuous and not self._pending and self._pin_mode() == "off":
+            if run.continuous and not self._pending and self._mode == "off":
                 skipped = (t_ns - run.start_ns) // run.period_ns - 1 - run.done
                 if skipped > 0:  # nothing observes the intermediate conversions
                     run.done += skipped
@@ -344,6 +365,9 @@ class Ads1x15Model:
 
     # --- ALERT/RDY ----------------------------------------------------------------------------
     def _pin_mode(self) -> PinMode:
+        return self._mode
+
+    def _mode_of_registers(self) -> PinMode:
         if self._config & COMP_QUE_DISABLED == COMP_QUE_DISABLED:
             return "off"
         if self._hi & 0x8000 and not self._lo & 0x8000:
@@ -374,9 +398,7 @@ class Ads1x15Model:
     def _refresh_pin(self, t_ns: int) -> None:
         # When off the pin is high impedance, pulled up.
         level = (
-            True
-            if self._pin_mode() == "off"
-            else self._active == bool(self._config & COMP_ACTIVE_HIGH)
+            True if self._mode == "off" else self._active == bool(self._config & COMP_ACTIVE_HIGH)
         )
         if level != self._level:
             self._level = level

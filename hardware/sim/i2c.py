@@ -215,16 +215,20 @@ class FakeI2C:
         return None
 
     def _transfer(self, address: int, out: bytes | None, n_in: int | None) -> bytes:
-        _check_address(address)
-        self._check_open()
+        if not 0 <= address <= 0x7F:
+            _check_address(address)
+        if self._deinited:
+            self._check_open()
         with self._xfer_lock:
             self.transactions += 1
             device = self._devices.get(address)
             if device is None:  # nobody ACKs the address byte: START, address, STOP
                 self._spend(START_BITS + BITS_PER_BYTE + STOP_BITS)
                 raise _bus_error(address, self.nack_errno, "no device acknowledged")
-            fault = self._take_fault()
-            self._spend(transaction_bits(None if out is None else len(out), n_in))
+            # (no fault to take draws no random number)
+            fault = self._take_fault() if self._fail_next or self._error_rate > 0.0 else None
+            n_out = None if out is None else len(out)
+            self._spend(transaction_bits(n_out, n_in))
             if fault is not None:
                 raise _bus_error(address, fault, "injected")
             if out is not None:
@@ -232,7 +236,7 @@ class FakeI2C:
             data = b"" if n_in is None else bytes(device.i2c_read(n_in))
             if len(data) != (n_in or 0):
                 raise RuntimeError(f"device at 0x{address:02x} returned {len(data)} bytes")
-            self.bytes_transferred += len(out or b"") + len(data)
+            self.bytes_transferred += (n_out or 0) + len(data)
             return data
 
 

@@ -558,6 +558,13 @@ class ForceTrace:
     noise was drawn when the trace was built (analytic sinusoids with random phases, filtered noise
     on a fixed 1 ms grid interpolated linearly), so a value at a given time never depends on the
     order or number of calls. Forces are clipped at 0 N (a pad cannot be pulled).
+
+    ``pointwise`` declares that ``fn`` computes each element from its own time alone, with the
+    same operations whatever the array's length (true of the traces this module builds from its
+    own functions; not assumed of a caller's function, e.g. a tracking target). Scalar calls of a
+    pointwise trace at evenly spaced times (an ADC's conversions) are then answered from one
+    vectorized evaluation of the times ahead: the values are the ones a call for each time alone
+    returns, bit for bit.
     """
 
     def __init__(
@@ -567,6 +574,7 @@ class ForceTrace:
         kind: str,
         start_t_ns: int | None = None,
         end_t_ns: int | None = None,
+        pointwise: bool = False,
     ) -> None:
         self._fn = fn
         self.kind = kind
@@ -574,14 +582,44 @@ class ForceTrace:
         """First time of the trace's activity (None: always active, e.g. rest)."""
         self.end_t_ns = end_t_ns
         """Time after which only rest noise remains (None: open-ended)."""
+        self.pointwise = pointwise
+        # Scalar calls of a pointwise trace: (first time, spacing, values) evaluated ahead, and
+        # the time of the last call that missed it (to find the spacing).
+        self._ahead: tuple[int, int, list[float]] = (0, 1, [])
+        self._last_miss_t_ns: int | None = None
 
     def force_n(self, t_ns: IntTimes) -> ForceValue:
         """Force in N at ``t_ns`` (int or int64 array of ns)."""
+        if self.pointwise and type(t_ns) is int:
+            t0, step, values = self._ahead
+            k, r = divmod(t_ns - t0, step)
+            if not r and 0 <= k < len(values):
+                return values[k]
+            return self._scalar_miss(t_ns)
         t = np.asarray(t_ns, dtype=np.int64)
         out = np.maximum(self._fn(np.atleast_1d(t)), 0.0)
         return float(out[0]) if t.ndim == 0 else out.reshape(t.shape)
 
     __call__ = force_n
+
+    def _scalar_miss(self, t_ns: int) -> float:
+        """Evaluate at ``t_ns`` and, when the calls come at a steady spacing, at the times ahead
+        (twice as many as last time, up to _AHEAD_MAX); otherwise at ``t_ns`` alone."""
+        t0, step, values = self._ahead
+        last, self._last_miss_t_ns = self._last_miss_t_ns, t_ns
+        n = 1
+        if t_ns == t0 + len(values) * step and values:
+            n = min(2 * len(values), _AHEAD_MAX)  # the previous run was used to its end
+        elif last is not None and 0 < t_ns - last <= _AHEAD_MAX_STEP_NS:
+            step = t_ns - last
+        else:
+            step = 1
+        if not -_AHEAD_T_LIMIT_NS < t_ns < _AHEAD_T_LIMIT_NS:
+            n = 1
+        times = t_ns + step * np.arange(n, dtype=np.int64)
+        ahead: list[float] = np.maximum(self._fn(times), 0.0).tolist()
+        self._ahead = (t_ns, step, ahead)
+        return ahead[0]
 
     def __add__(self, other: ForceTrace) -> ForceTrace:
         """The summed force of two traces on the same pad."""
@@ -590,6 +628,12 @@ class ForceTrace:
     def __repr__(self) -> str:
         span = f"start_t_ns={self.start_t_ns}, end_t_ns={self.end_t_ns}"
         return f"ForceTrace(kind={self.kind!r}, {span})"
+
+
+#: Scalar calls of a pointwise trace: at most this many times evaluated ahead, this far apart.
+_AHEAD_MAX = 512
+_AHEAD_MAX_STEP_NS = NS_PER_S
+_AHEAD_T_LIMIT_NS = 1 << 61  # keeps t + step * _AHEAD_MAX within int64
 
 
 def sum_traces(kind: str, traces: Sequence[ForceTrace]) -> ForceTrace:
@@ -602,6 +646,8 @@ def sum_traces(kind: str, traces: Sequence[ForceTrace]) -> ForceTrace:
         kind=kind,
         start_t_ns=None if None in starts else min(s for s in starts if s is not None),
         end_t_ns=None if None in ends else max(e for e in ends if e is not None),
+        # numpy reduces up to 8 rows in order, whatever their length (more: pairwise blocks)
+        pointwise=len(traces) <= 8 and all(trace.pointwise for trace in traces),
     )
 
 
@@ -1078,7 +1124,7 @@ class VirtualParticipant:
         def level(t: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
             return np.maximum(np.asarray(target_fn(t - lag_ns), dtype=np.float64), 0.0)
 
-        return self._effort_trace("track", level, start_t_ns, duration_s)
+        return self._effort_trace("track", level, start_t_ns, duration_s, pointwise_level=False)
 
     def enslaved(self, instructed: ForceTrace, fraction: float | None = None) -> ForceTrace:
         """Force on a non-instructed pad: ``fraction`` (default enslaving_fraction) of the
@@ -1092,6 +1138,7 @@ class VirtualParticipant:
             kind="enslaved",
             start_t_ns=instructed.start_t_ns,
             end_t_ns=instructed.end_t_ns,
+            pointwise=instructed.pointwise,
         )
 
     def press(self, onset_t_ns: int, duration_ms: float, peak_n: float) -> ForceTrace:
@@ -1109,7 +1156,9 @@ class VirtualParticipant:
         return sum_traces("press", [shape, self._rest_trace(self._rng())])
 
     def _rest_trace(self, rng: np.random.Generator) -> ForceTrace:
-        return ForceTrace(_rest_noise(rng, self.profile.force.rest_noise_n), kind="rest")
+        return ForceTrace(
+            _rest_noise(rng, self.profile.force.rest_noise_n), kind="rest", pointwise=True
+        )
 
     def _effort_trace(
         self,
@@ -1117,10 +1166,12 @@ class VirtualParticipant:
         level: Callable[[npt.NDArray[np.int64]], npt.NDArray[np.float64]],
         start_t_ns: int,
         duration_s: float,
+        *,
+        pointwise_level: bool = True,
     ) -> ForceTrace:
         """A voluntary force: ``level(t)`` in a rise/plateau/release window over
         [start, start + duration_s], with slow fluctuation, tremor (both proportional to the
-        level) and rest noise."""
+        level) and rest noise. ``pointwise_level``: ``level`` is pointwise (see ForceTrace)."""
         if not duration_s > 0:
             raise ValueError(f"duration_s must be > 0, got {duration_s}")
         f = self.profile.force
@@ -1137,7 +1188,9 @@ class VirtualParticipant:
             wobble = f.steadiness_cv * slow(t) + tremor(t) / f.tremor_reference_force_n
             return level_n * (1.0 + wobble) + rest(t)
 
-        return ForceTrace(fn, kind=kind, start_t_ns=start_t_ns, end_t_ns=end_ns)
+        return ForceTrace(
+            fn, kind=kind, start_t_ns=start_t_ns, end_t_ns=end_ns, pointwise=pointwise_level
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1154,6 +1207,7 @@ def _level_trace(
         kind=kind,
         start_t_ns=on_ns,
         end_t_ns=off_ns,
+        pointwise=True,
     )
 
 
@@ -1178,7 +1232,7 @@ def _pulse_train(
 
     start = int(starts_ns[0]) if starts_ns.size else None
     end = int(starts_ns[-1]) + duration_ns if starts_ns.size else None
-    return ForceTrace(fn, kind=kind, start_t_ns=start, end_t_ns=end)
+    return ForceTrace(fn, kind=kind, start_t_ns=start, end_t_ns=end, pointwise=True)
 
 
 def _switch_edges(

@@ -66,6 +66,8 @@ class _Adc:
     model: Any
     rdy_gpio: int | None
     attached: bool = True
+    pin: Any = None  # the RDY line's mock pin, as last looked up, and its header info
+    pin_info: Any = None
 
 
 class SimWorld:
@@ -79,6 +81,7 @@ class SimWorld:
         self._heap_lock = threading.Lock()  # scripts may be added while run_realtime runs
         self._order = itertools.count()
         self._adcs: list[_Adc] = []
+        self._rdy_adcs: list[_Adc] = []  # attached, with their RDY line wired
         self._pumps: list[Pump] = []
         self._running: list[Pump] = []  # pumps inside a call now (one blocked on the bus)
         self._last_interleave_ns = 0
@@ -91,6 +94,10 @@ class SimWorld:
     def add_adc(self, address: int, model: Any, rdy_gpio: int | None) -> None:
         self.bus.attach(address, model)
         self._adcs.append(_Adc(address, model, rdy_gpio))
+        self._update_rdy_adcs()
+
+    def _update_rdy_adcs(self) -> None:
+        self._rdy_adcs = [a for a in self._adcs if a.attached and a.rdy_gpio is not None]
 
     def add_pump(self, pump: Pump) -> None:
         self._pumps.append(pump)
@@ -105,6 +112,7 @@ class SimWorld:
             if adc.address == address and adc.attached:
                 adc.attached = False
                 self.bus.detach(address)
+        self._update_rdy_adcs()
 
     def replug_adc(self, address: int) -> None:
         """The chip comes back (power-on reset state, as a real chip would)."""
@@ -113,6 +121,7 @@ class SimWorld:
                 adc.model.reset()
                 adc.attached = True
                 self.bus.attach(address, adc.model)
+        self._update_rdy_adcs()
 
     # -- scheduling ------------------------------------------------------------------------------
     def schedule(self, t_ns: int, action: Callable[[], None]) -> None:
@@ -136,43 +145,50 @@ class SimWorld:
     # -- running ---------------------------------------------------------------------------------
     def next_time_ns(self) -> int | None:
         """The earliest time at which something happens, or None when nothing is pending."""
-        candidates: list[int] = []
+        earliest: int | None = None
         with self._heap_lock:
             if self._heap:
-                candidates.append(self._heap[0][0])
-        for adc in self._adcs:
-            if adc.attached and adc.rdy_gpio is not None:
-                t = adc.model.next_event_ns()
-                if t is not None:
-                    candidates.append(t)
+                earliest = self._heap[0][0]
+        for adc in self._rdy_adcs:
+            t = adc.model.next_event_ns()
+            if t is not None and (earliest is None or t < earliest):
+                earliest = t
         for pump in self._pumps:
             t = pump.next_due_ns()
-            if t is not None:
-                candidates.append(t)
-        return min(candidates) if candidates else None
+            if t is not None and (earliest is None or t < earliest):
+                earliest = t
+        return earliest
 
     def step(self, t_ns: int) -> None:
         """Advance to ``t_ns`` and deliver everything due by then, in time order."""
         self.clock.advance_to(t_ns)
         self._deliver()
+        running, now_ns = self._running, self.clock.now_ns
         for pump in list(self._pumps):
-            self._run_pump(pump)
+            running.append(pump)
+            try:
+                pump.pump(now_ns())
+            finally:
+                running.pop()
         self.steps += 1
 
     def _deliver(self) -> None:
         now = self.clock.now_ns()
         heap = self._heap
-        while True:
+        while heap and heap[0][0] <= now:  # (re-checked under the lock)
             with self._heap_lock:
                 if not heap or heap[0][0] > now:
                     break
                 _, _, action = heapq.heappop(heap)
             action()
-        for adc in self._adcs:
-            if adc.attached and adc.rdy_gpio is not None:
-                pin = self.factory.mock_pin(adc.rdy_gpio)
-                for t_edge, level in adc.model.pending_rdy_edges(now):
-                    pin.drive_at(bool(level), t_edge)
+        pins = self.factory.pins
+        for adc in self._rdy_adcs:
+            pin = adc.pin
+            if pin is None or pins.get(adc.pin_info) is not pin:  # as mock_pin checks its cache
+                pin = adc.pin = self.factory.mock_pin(adc.rdy_gpio)
+                adc.pin_info = pin.info
+            for t_edge, level in adc.model.pending_rdy_edges(now):
+                pin.drive_at(bool(level), t_edge)
 
     def _run_pump(self, pump: Pump) -> None:
         self._running.append(pump)
