@@ -37,10 +37,11 @@ import numpy as np
 
 from hardware.clock import NS_PER_S
 from station.config import StationConfig
-from station.protocols.base import Phase, Protocol, TrialContext, mean_metrics, param
+from station.protocols.base import Phase, TrialContext, mean_metrics, param
 from station.protocols.force_common import (
     PAD_FINGERS,
     RELEASE_S,
+    PercentOfMaxForceProtocol,
     check_pad_finger,
     finger_pad,
     force_go,
@@ -48,7 +49,6 @@ from station.protocols.force_common import (
     in_window,
     max_force_or_fallback,
     pad_force,
-    with_session_max_force,
 )
 from station.records import Metric, TrialData
 
@@ -115,7 +115,7 @@ class FingerIndividuationParams:
         return self.target_percent / 100.0 * max_force_or_fallback(self)
 
 
-class FingerIndividuation(Protocol):
+class FingerIndividuation(PercentOfMaxForceProtocol):
     name = "finger_individuation"
     version = "1.0"
     title = "Finger individuation"
@@ -136,16 +136,6 @@ class FingerIndividuation(Protocol):
         Phase("rest", "rest", "Relax."),
         Phase("done", "done", "Done."),
     )
-
-    def __init__(self, params: Any = None):
-        super().__init__(params)
-        self.go_t_ns: int | None = None
-
-    @classmethod
-    def adapt_params(
-        cls, params: Any, earlier: dict[tuple[str, str], list[Metric]], hand: str
-    ) -> Any:
-        return with_session_max_force(params, earlier, hand)
 
     def roles(self, config: StationConfig, hand: str) -> dict[str, str]:
         return {finger_pad(config, f): f"pad:{f}" for f in self.params.fingers}

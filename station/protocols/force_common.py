@@ -12,7 +12,7 @@ import numpy as np
 
 from hardware.clock import NS_PER_S
 from station.config import StationConfig
-from station.protocols.base import ProtocolError, TrialContext
+from station.protocols.base import Protocol, ProtocolError, TrialContext
 from station.records import Metric, TrialData
 
 #: Fingers that have a force pad on the station (the thumb has a button, not a pad).
@@ -173,3 +173,22 @@ def with_session_max_force(
         if metric.name == "best_max_force_n" and metric.value:
             return dataclasses.replace(params, max_force_n=float(metric.value))
     return params
+
+
+class PercentOfMaxForceProtocol(Protocol):
+    """A force protocol on the instructed finger's pad whose targets are a percentage of the
+    session's maximal force (steadiness, tracking, individuation)."""
+
+    def __init__(self, params: Any = None):
+        super().__init__(params)
+        self.go_t_ns: int | None = None
+
+    @classmethod
+    def adapt_params(
+        cls, params: Any, earlier: dict[tuple[str, str], list[Metric]], hand: str
+    ) -> Any:
+        return with_session_max_force(params, earlier, hand)
+
+    def roles(self, config: StationConfig, hand: str) -> dict[str, str]:
+        finger = self.params.finger
+        return {finger_pad(config, finger): f"pad:{finger}"}

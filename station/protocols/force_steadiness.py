@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 
 from hardware.clock import NS_PER_S
-from station.config import StationConfig
-from station.protocols.base import Phase, Protocol, TrialContext, mean_metrics, param
+from station.protocols.base import Phase, TrialContext, mean_metrics, param
 from station.protocols.force_common import (
     RELEASE_S,
+    PercentOfMaxForceProtocol,
     SimEffort,
     check_pad_finger,
     finger_pad,
@@ -46,7 +46,6 @@ from station.protocols.force_common import (
     max_force_or_fallback,
     pad_force,
     uniform_window,
-    with_session_max_force,
 )
 from station.records import Metric, TrialData
 
@@ -100,7 +99,7 @@ class ForceSteadinessParams:
         return self.target_percent / 100.0 * max_force_or_fallback(self)
 
 
-class ForceSteadiness(Protocol):
+class ForceSteadiness(PercentOfMaxForceProtocol):
     name = "force_steadiness"
     version = "1.0"
     title = "Force steadiness and tremor"
@@ -121,20 +120,6 @@ class ForceSteadiness(Protocol):
         Phase("rest", "rest", "Relax."),
         Phase("done", "done", "Done."),
     )
-
-    def __init__(self, params: Any = None):
-        super().__init__(params)
-        self.go_t_ns: int | None = None
-
-    @classmethod
-    def adapt_params(
-        cls, params: Any, earlier: dict[tuple[str, str], list[Metric]], hand: str
-    ) -> Any:
-        return with_session_max_force(params, earlier, hand)
-
-    def roles(self, config: StationConfig, hand: str) -> dict[str, str]:
-        finger = self.params.finger
-        return {finger_pad(config, finger): f"pad:{finger}"}
 
     def target_n(self, t_ns: int) -> float:
         """The target force at ``t_ns`` (for the kiosk's live band): constant, N."""

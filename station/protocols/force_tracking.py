@@ -34,10 +34,10 @@ import numpy as np
 import numpy.typing as npt
 
 from hardware.clock import NS_PER_S
-from station.config import StationConfig
-from station.protocols.base import Phase, Protocol, TrialContext, mean_metrics, param
+from station.protocols.base import Phase, TrialContext, mean_metrics, param
 from station.protocols.force_common import (
     RELEASE_S,
+    PercentOfMaxForceProtocol,
     SimEffort,
     check_pad_finger,
     finger_pad,
@@ -46,7 +46,6 @@ from station.protocols.force_common import (
     max_force_or_fallback,
     pad_force,
     uniform_window,
-    with_session_max_force,
 )
 from station.records import Metric, TrialData
 
@@ -109,7 +108,7 @@ def tracking_target_n(
     return np.where(moving, low + (high - low) * shape, low)
 
 
-class ForceTracking(Protocol):
+class ForceTracking(PercentOfMaxForceProtocol):
     name = "force_tracking"
     version = "1.0"
     title = "Force tracking"
@@ -130,20 +129,6 @@ class ForceTracking(Protocol):
         Phase("rest", "rest", "Relax."),
         Phase("done", "done", "Done."),
     )
-
-    def __init__(self, params: Any = None):
-        super().__init__(params)
-        self.go_t_ns: int | None = None
-
-    @classmethod
-    def adapt_params(
-        cls, params: Any, earlier: dict[tuple[str, str], list[Metric]], hand: str
-    ) -> Any:
-        return with_session_max_force(params, earlier, hand)
-
-    def roles(self, config: StationConfig, hand: str) -> dict[str, str]:
-        finger = self.params.finger
-        return {finger_pad(config, finger): f"pad:{finger}"}
 
     def target_n(self, t_ns: int) -> float:
         """The target force at ``t_ns`` (for the kiosk's live display), N: the low level until
