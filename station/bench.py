@@ -62,7 +62,13 @@ def _throughput_run(rate_per_s: int, duration_s: float, capacity: int = 65_536) 
             callbacks[ch]((k + 1) * SYNTH_EDGE_SPACING_NS, (k + 1) & 1)
             sent += 1
     t_sent = time.monotonic_ns()
-    while delivered[0] + core.lost < n_total and time.monotonic_ns() - t_sent < 10 * NS_PER_S:
+    # Wait for the consumer to drain the queue (every edge either became an event or was lost;
+    # after a loss, levels can repeat and produce no event, so count the queue, not events).
+    while (
+        core.pending_edges() or delivered[0] + core.lost < n_total
+    ) and time.monotonic_ns() - t_sent < 10 * NS_PER_S:
+        if core.pending_edges() == 0 and core.lost:
+            break
         time.sleep(0.0005)
     t_done = time.monotonic_ns()
     core.stop()

@@ -146,15 +146,15 @@ class EventCore:
         self.clock = clock
         self.capacity = capacity
         self.chatter_edges_per_s = chatter_edges_per_s
-        self._queue: queue.SimpleQueue[tuple[int, int, int, int]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[int, int, int, int, int]] = queue.SimpleQueue()
         self._raw_seq = itertools.count()
+        self._gap_mark = [0]  # set by a producer that dropped an edge; carried by the next one
         self._channels: list[_Channel] = []
         self._index: dict[str, int] = {}
         self._pending: set[int] = set()  # channels whose debouncer holds a pending transition
         self._subscribers: list[Subscriber] = []
         self._fault_sinks: list[FaultSink] = []
         self._seq = 0
-        self._last_raw_seq = -1
         self.lost = 0
         self.gaps: list[Gap] = []
         self._overflow: list[int] | None = None  # [count, t_first, t_last, channel]
@@ -205,25 +205,39 @@ class EventCore:
     def stats(self, name: str) -> ChannelStats:
         return self._channels[self._index[name]].stats
 
+    def pending_edges(self) -> int:
+        """Raw edges queued and not yet processed (approximate while producers run)."""
+        return self._queue.qsize()
+
     def level(self, name: str) -> int:
         """The debounced level of a channel as of the last pump."""
         return self._channels[self._index[name]].debouncer.level
 
     # -- producer side (driver threads) -----------------------------------------------------------
     def ingress(self, name: str) -> Callable[[int, int], None]:
-        """The callback for one channel: ``cb(t_ns, level)``; only numbers and enqueues."""
+        """The callback for one channel: ``cb(t_ns, level)``; only numbers and enqueues.
+
+        When the queue is full the edge is dropped and counted, and the next edge that does get
+        queued (from any producer thread) carries a gap mark, so the consumer flags what follows.
+        """
         index = self._index[name]
         put = self._queue.put
         qsize = self._queue.qsize
         next_seq = self._raw_seq.__next__
         capacity = self.capacity
+        gap_mark = self._gap_mark
 
         def on_edge(t_ns: int, level: int) -> None:
             n = next_seq()
             if qsize() >= capacity:
                 self._dropped(index, t_ns)
+                gap_mark[0] = 1
                 return
-            put((t_ns, index, level, n))
+            if gap_mark[0]:
+                gap_mark[0] = 0
+                put((t_ns, index, level, n, 1))
+            else:
+                put((t_ns, index, level, n, 0))
 
         return on_edge
 
@@ -245,11 +259,11 @@ class EventCore:
                 get = self._queue.get_nowait
                 while True:
                     try:
-                        t_ns, index, level, raw_seq = get()
+                        t_ns, index, level, raw_seq, gap = get()
                     except queue.Empty:
                         break
                     n += 1
-                    self._process(t_ns, index, level, raw_seq)
+                    self._process(t_ns, index, level, raw_seq, gap)
             if self._overflow is not None:
                 self._close_overflow()
             if self._pending:
@@ -271,12 +285,11 @@ class EventCore:
             self.gaps.append(Gap(name, "queue_overflow", count, t_first, t_last))
             self._fault("*", f"event queue overflowed: {count} raw edges lost (first on {name})")
 
-    def _process(self, t_ns: int, index: int, level: int, raw_seq: int) -> None:
-        if raw_seq != self._last_raw_seq + 1:
-            # Raw edges were numbered but never queued: every channel's next event is flagged.
+    def _process(self, t_ns: int, index: int, level: int, raw_seq: int, gap: int = 0) -> None:
+        if gap:
+            # Edges were dropped just before this one: every channel's next event is flagged.
             for other in self._channels:
                 other.gap_pending = True
-        self._last_raw_seq = raw_seq
         ch = self._channels[index]
         st = ch.stats
         st.raw_edges += 1
