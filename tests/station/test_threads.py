@@ -91,3 +91,36 @@ def test_cue_thread_fires_in_order_never_early() -> None:
     for c in scheduled:
         assert c.actual_on_ns is not None and c.actual_on_ns >= c.scheduled_on_ns
         assert c.actual_off_ns is not None and c.actual_off_ns >= c.scheduled_off_ns
+
+
+def test_several_producer_threads_never_fake_a_gap() -> None:
+    """The GPIO driver's thread and ADC readers (pad crossings) feed one core at once."""
+    from station.timing import FLAG_GAP_BEFORE, EventCore
+
+    clock = MonotonicClock()
+    core = EventCore(clock)
+    names = [f"ch{i}" for i in range(4)]
+    for name in names:
+        core.add_channel(name, 0, 0, t_ns=0)
+    events = []
+    core.subscribe(events.append)
+    core.start(poll_s=0.001)
+    n_per_thread = 20_000
+
+    def produce(name: str) -> None:
+        cb = core.ingress(name)
+        for k in range(n_per_thread):
+            cb((k + 1) * MS, (k + 1) & 1)
+
+    threads = [threading.Thread(target=produce, args=(name,)) for name in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    deadline = clock.now_ns() + int(DEADLINE_S * 1e9)
+    while len(events) < 4 * n_per_thread and clock.now_ns() < deadline:
+        threading.Event().wait(0.01)
+    core.stop()
+    assert core.lost == 0
+    assert len(events) == 4 * n_per_thread
+    assert not any(e.flags & FLAG_GAP_BEFORE for e in events)
