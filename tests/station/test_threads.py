@@ -98,7 +98,7 @@ def test_several_producer_threads_never_fake_a_gap() -> None:
     from station.timing import FLAG_GAP_BEFORE, EventCore
 
     clock = MonotonicClock()
-    core = EventCore(clock)
+    core = EventCore(clock, capacity=1_000_000)  # room for everything: no real drops here
     names = [f"ch{i}" for i in range(4)]
     for name in names:
         core.add_channel(name, 0, 0, t_ns=0)
