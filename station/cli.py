@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from station import __version__
 from station.errors import ConfigError, StationError, UsageError
@@ -54,6 +55,17 @@ def _weights(text: str) -> list[float]:
             "give at least 3 different weights in grams, none negative"
         )
     return values
+
+
+#: Packages that build on the station core add their subcommands through this entry-point group
+#: (the clinic server's ``serve`` and ``user``), so the core never imports them.
+PLUGIN_GROUP = "dexterity_station.cli"
+
+
+def _plugins() -> list[Any]:
+    from importlib.metadata import entry_points
+
+    return [ep.load() for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name)]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +145,51 @@ def build_parser() -> argparse.ArgumentParser:
     from station.cli_data import add_parsers
 
     add_parsers(sub, _Parser)
+
+    for plugin in _plugins():
+        plugin.add_parsers(sub, _Parser)
+
+    ki = sub.add_parser(
+        "kiosk", help="the touchscreen app (fullscreen on a Pi, windowed on a desktop)"
+    )
+    ki.add_argument(
+        "--demo",
+        action="store_true",
+        help="the virtual participant runs a battery on its own (simulated backend); "
+        "in the terminal where there is no display",
+    )
+    ki.add_argument("--set-pin", action="store_true", help="set or change the clinician PIN")
+    ki.add_argument(
+        "--idle-lock-min",
+        type=_positive_float,
+        default=None,
+        metavar="MIN",
+        help="lock clinician mode after this many minutes without a touch (saved; default 5)",
+    )
+    ki.add_argument(
+        "--fast",
+        action="store_true",
+        help="simulated: trials as fast as possible, not in real time",
+    )
+    ki.add_argument(
+        "--battery", default=None, help="--demo: battery name or file (default: a short demo)"
+    )
+    ki.add_argument("--size", default=None, metavar="WxH", help="window size (default 800x480)")
+    full = ki.add_mutually_exclusive_group()
+    full.add_argument(
+        "--fullscreen", action="store_true", default=None, help="fullscreen (default on a Pi)"
+    )
+    full.add_argument(
+        "--windowed",
+        dest="fullscreen",
+        action="store_false",
+        help="in a window (default elsewhere)",
+    )
+    ki.add_argument(
+        "--bench",
+        action="store_true",
+        help="measure start-up time and frame rate (figures for docs/benchmarks.md), then quit",
+    )
 
     cc = sub.add_parser("config", help="configuration tools")
     cc_sub = cc.add_subparsers(dest="what", metavar="WHAT", parser_class=_Parser)
@@ -218,6 +275,30 @@ def _dispatch(args: argparse.Namespace) -> int:
                 f"{len(config.adcs)} ADCs, {len(config.pads)} pads; data in {config.data_dir}"
             )
         return EXIT_OK
+
+    if args.command == "kiosk":
+        from station.kiosk.main import parse_size, run_kiosk
+        from station.ui.auth import set_idle_lock, set_pin_interactive
+
+        if args.set_pin or args.idle_lock_min is not None:
+            if args.idle_lock_min is not None:
+                set_idle_lock(config.data_dir, args.idle_lock_min)
+            return set_pin_interactive(config.data_dir) if args.set_pin else EXIT_OK
+        return run_kiosk(
+            config,
+            demo=args.demo,
+            fast=args.fast,
+            battery=args.battery,
+            size=parse_size(args.size) if args.size else None,
+            fullscreen=args.fullscreen,
+            verbose=args.verbose,
+            bench=args.bench,
+        )
+
+    for plugin in _plugins():
+        handled = plugin.dispatch(args, config)
+        if handled is not None:
+            return handled
 
     from station.cli_data import dispatch
 

@@ -47,8 +47,11 @@ def run_trial(
     person: Any = None,
     pacer: Pacer | None = None,
     on_start: Callable[[int], None] | None = None,
+    on_context: Callable[[TrialContext], None] | None = None,
 ) -> TrialOutcome:
-    """Run one trial. ``on_start(start_t_ns)`` is called once recording has begun."""
+    """Run one trial. ``on_start(start_t_ns)`` is called once recording has begun;
+    ``on_context(ctx)`` once the trial's context exists, before recording starts (the kiosk reads
+    live values from ``ctx.recorder`` while the trial runs)."""
     roles = protocol.roles(rig.config, hand)
     rec = Recorder(
         rig, pads=protocol.pads(rig.config, hand), inputs=protocol.inputs(rig.config, hand)
@@ -65,6 +68,8 @@ def run_trial(
         pacer=pacer,
     )
     try:
+        if on_context is not None:
+            on_context(ctx)
         rec.start()
         start_ns = rig.clock.now_ns()
         if on_start is not None:
