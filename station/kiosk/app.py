@@ -36,7 +36,7 @@ from station.ui.app import AppController
 from station.ui.demo import DemoDriver
 from station.ui.errors import Message, message_for
 from station.ui.run import ABORTED, FAILED, FINISHED, RunSnapshot
-from station.ui.virtual import KEY_HELP, VirtualHardwareController
+from station.ui.virtual import VirtualHardwareController
 
 log = logging.getLogger("station.kiosk")
 
@@ -396,6 +396,3 @@ class KioskApp(App):
         if v is None or self._typing() or self.current != "run":
             return False
         return bool(self.call(v.key_up, _KEY_NAMES.get(key, ""), doing="virtual hardware"))
-
-
-__all__ = ["KEY_HELP", "KioskApp", "load_kv"]

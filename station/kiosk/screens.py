@@ -162,13 +162,8 @@ class BatteryScreen(KioskScreen):
         box = self.ids.batteries
         box.clear_widgets()
         for info in app.call(app.controller.batteries, doing="listing batteries") or []:
-            button = Factory.KButton(
-                text=f"{info.title}\n[size={theme.FONT_SMALL}]{info.steps}[/size]",
-                markup=True,
-                size_hint_y=None,
-                height=theme.TOUCH_PX + 22,
-                halign="left",
-                shorten=False,
+            button = Factory.ListButton(
+                text=f"{info.title}\n[size={theme.FONT_SMALL}]{info.steps}[/size]"
             )
             button.bind(on_release=lambda _b, name=info.name: self.choose(name))
             box.add_widget(button)
