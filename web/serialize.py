@@ -5,32 +5,22 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import asdict
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from station.records import Metric, PadSamples, TrialData
-from station.store import Participant, SessionInfo, TrialInfo
+from station.records import PadSamples, TrialData
+from station.store import SessionInfo, TrialInfo
+from station.store.export import finite_number, metric_doc, participant_doc, utc_text
 from web.accounts import ApiToken, AuditEntry, User
 
 #: Decimals kept in ``force_n`` (0.1 mN; the raw ``code`` keeps full precision).
 FORCE_DECIMALS = 4
 
 
-def utc(t: datetime | None) -> str | None:
-    if t is None:
-        return None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def number(value: float | None) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+# The store's export builds these documents too: one definition for both.
+utc = utc_text
+number = finite_number
 
 
 def finite(obj: Any) -> Any:
@@ -48,20 +38,8 @@ def finite(obj: Any) -> Any:
     return obj
 
 
-def metric(m: Metric) -> dict[str, Any]:
-    return {"name": m.name, "value": number(m.value), "unit": m.unit, "detail": m.detail}
-
-
-def participant(p: Participant) -> dict[str, Any]:
-    return {
-        "code": p.code,
-        "birth_year": p.birth_year,
-        "sex": p.sex,
-        "dominant_hand": p.dominant_hand,
-        "affected_side": p.affected_side,
-        "notes": p.notes,
-        "created_utc": utc(p.created_utc),
-    }
+metric = metric_doc
+participant = participant_doc
 
 
 def session(s: SessionInfo) -> dict[str, Any]:

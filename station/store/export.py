@@ -76,14 +76,20 @@ _PAGE = 500
 
 
 def utc_text(t: datetime | None) -> str | None:
-    """ISO 8601 UTC with milliseconds and a ``Z``."""
+    """ISO 8601 UTC with milliseconds and a ``Z``; a naive time (as SQLite returns it) is UTC."""
     if t is None:
         return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _number(value: float | None) -> float | None:
-    return value if value is not None and math.isfinite(value) else None
+def finite_number(value: float | None) -> float | None:
+    """A float, or None for a missing or non-finite value (JSON has no NaN)."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def _participants(store: Store, code: str | None) -> Iterator[Participant]:
@@ -103,7 +109,7 @@ def _participants(store: Store, code: str | None) -> Iterator[Participant]:
 
 
 def _csv_value(value: float | None) -> str:
-    number = _number(value)
+    number = finite_number(value)
     return "" if number is None else repr(number)
 
 
@@ -152,11 +158,11 @@ def export_csv(
     return rows
 
 
-def _metric_doc(m: Metric) -> dict[str, Any]:
-    return {"name": m.name, "value": _number(m.value), "unit": m.unit, "detail": m.detail}
+def metric_doc(m: Metric) -> dict[str, Any]:
+    return {"name": m.name, "value": finite_number(m.value), "unit": m.unit, "detail": m.detail}
 
 
-def _participant_doc(p: Participant) -> dict[str, Any]:
+def participant_doc(p: Participant) -> dict[str, Any]:
     return {
         "code": p.code,
         "birth_year": p.birth_year,
@@ -185,7 +191,7 @@ def _session_doc(s: SessionInfo) -> dict[str, Any]:
         "provenance": s.provenance,
         "notes": s.notes,
         "metrics": [
-            {"protocol": sm.protocol, "hand": sm.hand, **_metric_doc(sm.metric)} for sm in s.metrics
+            {"protocol": sm.protocol, "hand": sm.hand, **metric_doc(sm.metric)} for sm in s.metrics
         ],
     }
 
@@ -211,7 +217,7 @@ def _trial_doc(t: TrialInfo, data: TrialData | None) -> dict[str, Any]:
         "faults": t.faults,
         "gaps": t.gaps,
         "notes": t.notes,
-        "metrics": [_metric_doc(m) for m in t.metrics],
+        "metrics": [metric_doc(m) for m in t.metrics],
     }
     if data is not None:
         doc["events"] = [asdict(e) for e in data.events]
@@ -260,7 +266,7 @@ def export_json(
     out.write(_open_object(header, "participants", indent))
     for i, participant in enumerate(_participants(store, participant_code)):
         out.write(("," if i else "") + "\n")
-        out.write(_open_object(_participant_doc(participant), "sessions", indent))
+        out.write(_open_object(participant_doc(participant), "sessions", indent))
         sessions = store.participant_sessions(participant.code, protocol, with_trials=True)
         for j, session in enumerate(sessions):
             out.write(("," if j else "") + "\n")
