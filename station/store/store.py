@@ -575,7 +575,10 @@ class Store:
         """
         data_dir = Path(data_dir)
         try:
+            created = not data_dir.exists()
             data_dir.mkdir(parents=True, exist_ok=True)
+            if created:
+                data_dir.chmod(0o700)  # patient data: the owner only (the files follow the folder)
         except OSError as exc:
             raise StoreError(f"{data_dir}: cannot create the data folder ({exc})") from None
         lock_fd = _take_writer_lock(data_dir) if recover else None

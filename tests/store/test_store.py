@@ -881,3 +881,9 @@ def test_export_json(small_store: tuple[Store, dict[str, int]], indent: int | No
     assert real["samples"][1]["code"] == want.samples["dish"].code.tolist()
     assert real["samples"][1]["gain"] == 2 / 3
     assert doc["participants"][0]["sessions"][0]["trials"][2]["events"] == []
+
+
+def test_a_new_data_folder_is_the_owners_only(tmp_path: Path) -> None:
+    data_dir = tmp_path / "fresh"
+    Store.open(data_dir).close()
+    assert data_dir.stat().st_mode & 0o777 == 0o700
