@@ -334,6 +334,7 @@ def _selftest(rig: object, args: argparse.Namespace) -> int:
     from station.selftest import run_selftest
 
     checks = run_selftest(rig, sample_s=args.seconds)  # type: ignore[arg-type]
+    _keep_selftest_report(rig, checks)
     if args.json:
         print(json.dumps([c.as_dict() for c in checks], indent=2))
     else:
@@ -347,6 +348,16 @@ def _selftest(rig: object, args: argparse.Namespace) -> int:
     if args.watch:
         _watch(rig)
     return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILED
+
+
+def _keep_selftest_report(rig: object, checks: list[Any]) -> None:
+    """Save the report for the clinic server's status page; a failure only warns."""
+    from station.selftest import save_last_report, selftest_report
+
+    try:
+        save_last_report(rig.config.data_dir, selftest_report(rig, checks))  # type: ignore[attr-defined, arg-type]
+    except (OSError, StationError) as exc:
+        print(f"warning: the self-test report was not saved ({exc})", file=sys.stderr)
 
 
 def _watch(rig: object) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +18,9 @@ from station.errors import UsageError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
+EXPORT_FORMATS = ("csv", "json", "fhir", "pdf")
+#: Largest store id (SQLite INTEGER).
+MAX_ID = 2**63 - 1
 
 
 def add_parsers(sub: Any, parser_class: type) -> None:
@@ -54,16 +58,33 @@ def add_parsers(sub: Any, parser_class: type) -> None:
     add.add_argument("--dominant-hand", choices=("right", "left"), default=None)
     add.add_argument("--affected-side", choices=("right", "left", "both", "none"), default=None)
     add.add_argument("--notes", default="")
+    card = p_sub.add_parser("card", help="a printed sign-in card (QR code) for self-guided mode")
+    card.add_argument("code")
+    card.add_argument("--out", required=True, metavar="FILE", help="card.pdf or card.png")
 
     r = sub.add_parser("results", help="a participant's results, with change from their baseline")
     r.add_argument("code")
     r.add_argument("--json", action="store_true")
 
-    e = sub.add_parser("export", help="export results (CSV or JSON) to a file or stdout")
-    e.add_argument("--format", choices=("csv", "json"), default="csv")
+    e = sub.add_parser(
+        "export",
+        help="export results (CSV, JSON, FHIR or a PDF report) to a file or stdout",
+        description="csv/json: every participant, one (--participant) or one session "
+        "(--session). fhir: a FHIR R4B collection Bundle of one participant or session. "
+        "pdf: a progress report (--participant) or a session report (--session).",
+    )
+    e.add_argument("--format", choices=EXPORT_FORMATS, default="csv")
     e.add_argument("--participant", default=None, metavar="CODE", help="only this participant")
-    e.add_argument("--raw", action="store_true", help="JSON: include raw events and samples")
-    e.add_argument("--output", "-o", default="-", help="file to write (default: stdout)")
+    e.add_argument("--session", default=None, metavar="ID", help="only this session (its id)")
+    e.add_argument("--raw", action="store_true", help="json: include raw events and samples")
+    e.add_argument(
+        "--birth-year",
+        action="store_true",
+        help="fhir: put the participant's birth year in the Patient (left out by default)",
+    )
+    e.add_argument(
+        "--output", "-o", default="-", help="file to write (default: stdout; pdf: not a terminal)"
+    )
 
     sub.add_parser("rescore", help="recompute every trial's metrics from its stored raw data")
     inv = sub.add_parser(
@@ -188,6 +209,16 @@ def _participants(args: argparse.Namespace, config: StationConfig) -> int:
             )
             print(f"added {p.code}")
             return EXIT_OK
+        if args.what == "card":
+            from station.cards import card_payload, write_card
+
+            if store.get_participant(args.code) is None:
+                raise UsageError(
+                    f"no participant with code {args.code!r} (see `station participants`)"
+                )
+            path = write_card(args.code, Path(args.out))
+            print(f"wrote {path}: sign-in card of {args.code} (QR code {card_payload(args.code)})")
+            return EXIT_OK
         rows = store.list_participants(search=getattr(args, "search", None))
         for p in rows:
             print(
@@ -213,27 +244,110 @@ def _results(args: argparse.Namespace, config: StationConfig) -> int:
     return EXIT_OK
 
 
-def _export(args: argparse.Namespace, config: StationConfig) -> int:
-    from station.store import export
+def _export_args(args: argparse.Namespace) -> int | None:
+    """Check the export arguments together; returns the session id (or None)."""
+    session_id = None
+    if args.session is not None:
+        text = str(args.session).strip()
+        if not re.fullmatch(r"[0-9]{1,19}", text) or not 1 <= int(text) <= MAX_ID:
+            raise UsageError(f"--session: {args.session!r} is not a session id (a whole number)")
+        session_id = int(text)
+    if args.raw and args.format != "json":
+        raise UsageError("--raw is for --format json only")
+    if args.birth_year and args.format != "fhir":
+        raise UsageError("--birth-year is for --format fhir only")
+    if args.format == "fhir" and args.participant is None and session_id is None:
+        raise UsageError("--format fhir needs --participant CODE or --session ID")
+    if args.format == "pdf" and args.participant is None and session_id is None:
+        raise UsageError(
+            "--format pdf needs --participant CODE (progress report) or --session ID "
+            "(session report)"
+        )
+    if args.output == "-":
+        if args.format == "pdf" and sys.stdout.isatty():
+            raise UsageError("--format pdf is binary: give -o FILE.pdf (or redirect stdout)")
+    else:
+        out = Path(args.output)
+        if out.is_dir():
+            raise UsageError(f"-o {args.output}: is a folder; give a file name")
+        if not out.parent.is_dir():
+            raise UsageError(f"-o {args.output}: the folder {out.parent} does not exist")
+    return session_id
 
+
+def _export(args: argparse.Namespace, config: StationConfig) -> int:
+    from station.reports import ReportError
+    from station.store import StoreError
+
+    session_id = _export_args(args)
     store = _open_store(config, write=False)
     try:
+        try:
+            payload = _export_payload(store, args, session_id, config)
+        except (StoreError, ReportError) as exc:
+            if exc.field in ("code", "session_id"):
+                raise UsageError(str(exc)) from None
+            raise
         if args.output == "-":
-            _write_export(export, store, args, sys.stdout)
-        else:
-            with Path(args.output).open("w", encoding="utf-8", newline="") as fh:
-                _write_export(export, store, args, fh)
-            print(f"wrote {args.output}", file=sys.stderr)
+            if isinstance(payload, bytes):
+                sys.stdout.buffer.write(payload)
+                sys.stdout.buffer.flush()
+            else:
+                payload(sys.stdout)
+            return EXIT_OK
+        _write_file(Path(args.output), payload)
     finally:
         store.close()
+    print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
 
 
-def _write_export(export: Any, store: Any, args: argparse.Namespace, fh: Any) -> None:
+def _export_payload(
+    store: Any, args: argparse.Namespace, session_id: int | None, config: StationConfig
+) -> bytes | Callable[[Any], None]:
+    """The PDF or FHIR bytes, or a writer of the CSV/JSON text (streamed). Unknown participants
+    and sessions are refused here, before any output is opened."""
+    from station.reports import load_report_data
+    from station.store import export
+
+    code = args.participant
+    if args.format == "pdf":
+        from station.reports.pdf import participant_pdf, session_pdf
+
+        if session_id is not None:
+            if code is not None:  # refuses a session of another participant
+                load_report_data(store, participant_code=code, session_id=session_id)
+            return session_pdf(store, session_id)
+        return participant_pdf(store, code, data_dir=config.data_dir)
+    if args.format == "fhir":
+        from station.reports.fhir import build_bundle, bundle_json
+
+        data = load_report_data(store, participant_code=code, session_id=session_id)
+        bundle = build_bundle(data, include_birth_year=args.birth_year)
+        return (bundle_json(bundle) + "\n").encode("utf-8")
+    export.export_selection(store, participant_code=code, session_id=session_id)  # check now
     if args.format == "csv":
-        export.export_csv(store, fh, participant_code=args.participant)
-    else:
-        export.export_json(store, fh, participant_code=args.participant, raw=args.raw, indent=2)
+        return lambda fh: export.export_csv(store, fh, participant_code=code, session_id=session_id)
+    return lambda fh: export.export_json(
+        store, fh, participant_code=code, session_id=session_id, raw=args.raw, indent=2
+    )
+
+
+def _write_file(path: Path, payload: bytes | Callable[[Any], None]) -> None:
+    """Write through a temporary file beside ``path``, renamed at the end: a failed export
+    never leaves a half-written file under the name asked for."""
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        if isinstance(payload, bytes):
+            tmp.write_bytes(payload)
+        else:
+            with tmp.open("w", encoding="utf-8", newline="") as fh:
+                payload(fh)
+        tmp.replace(path)
+    except OSError as exc:
+        raise UsageError(f"-o {path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _rescore(args: argparse.Namespace, config: StationConfig) -> int:

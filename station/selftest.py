@@ -4,13 +4,22 @@ Each device gets one :class:`DeviceCheck` (``name``, ``kind``, ``ok``, ``detail`
 A device is not ok when it is missing (an ADC that does not answer), stuck (a button closed at
 start, a switch chattering), or silent (an ADC or pad that delivered no samples, or far fewer
 than its data rate).
+
+The last report is kept in ``<data_dir>/selftest-last.json`` (:func:`save_last_report`, written
+atomically and durably by ``station selftest``) so the clinic server's status page can show when
+the devices were last checked and what was found (:func:`load_last_report`).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
-from typing import Any
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
 
+from station.calibration import write_json_atomic
+from station.errors import StationError
 from station.recorder import Recorder
 from station.rig import Rig
 
@@ -18,6 +27,9 @@ from station.rig import Rig
 MIN_RATE_FRACTION = 0.5
 #: How long each output is switched on during the check (visible and audible, but brief).
 OUTPUT_PULSE_NS = 30_000_000
+#: The last self-test report, in the data folder.
+LAST_REPORT_FILENAME: Final = "selftest-last.json"
+LAST_REPORT_FORMAT: Final = "dexterity-station-selftest"
 
 
 @dataclass
@@ -228,3 +240,66 @@ def _judge_adcs(
             )
         )
     return checks
+
+
+# -- the last report, kept for the clinic server ------------------------------------------------------
+
+
+class SelftestReportError(StationError):
+    """The last self-test report cannot be read."""
+
+
+def last_report_path(data_dir: Path) -> Path:
+    return Path(data_dir) / LAST_REPORT_FILENAME
+
+
+def selftest_report(
+    rig: Rig, checks: list[DeviceCheck], at: datetime | None = None
+) -> dict[str, Any]:
+    """The report of one self-test as a JSON document."""
+    at = at or datetime.now(UTC)
+    failing = [c.name for c in checks if not c.ok]
+    doc = {
+        "format": LAST_REPORT_FORMAT,
+        "format_version": 1,
+        "at_utc": at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "station_id": rig.config.station_id,
+        "backend": rig.provenance.backend,
+        "simulated": bool(rig.simulated),
+        "ok": not failing,
+        "devices": len(checks),
+        "failing": failing,
+        "checks": [c.as_dict() for c in checks],
+    }
+    return json.loads(json.dumps(doc, default=str))  # device states as plain JSON
+
+
+def save_last_report(data_dir: Path, report: dict[str, Any]) -> Path:
+    """Keep ``report`` as the last self-test (temporary file, fsync, rename: never half written)."""
+    data_dir = Path(data_dir)
+    if not data_dir.exists():  # the data folder holds patient data: the owner only, as the store
+        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.chmod(0o700)
+    path = last_report_path(data_dir)
+    write_json_atomic(path, report)
+    return path
+
+
+def load_last_report(data_dir: Path) -> dict[str, Any] | None:
+    """The last self-test report, or None when none was saved yet."""
+    path = last_report_path(data_dir)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SelftestReportError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise SelftestReportError(
+            f"{path}: not valid JSON ({exc}); run `station selftest`"
+        ) from None
+    if not isinstance(doc, dict) or doc.get("format") != LAST_REPORT_FORMAT:
+        raise SelftestReportError(f"{path}: not a self-test report; run `station selftest`")
+    return doc

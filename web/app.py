@@ -12,7 +12,7 @@ from flask import Flask, g
 from flask.json.provider import DefaultJSONProvider
 
 from station.store import Store
-from web import admin, api, auth, dashboard
+from web import admin, api, auth, dashboard, exports
 from web.accounts import Accounts
 from web.errors import register_error_handlers
 from web.serialize import finite
@@ -75,6 +75,8 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config["SECRET_KEY"] = key
 
     secure = app.config["SECURE_COOKIES"]
+    if secure is None and app.config["SERVER_TLS"] is not None:
+        secure = bool(app.config["SERVER_TLS"])  # Secure exactly when served over HTTPS
     if secure is None:
         host = app.config["SERVER_HOST"]
         secure = not (app.config.get("TESTING") or (host is not None and is_loopback(host)))
@@ -99,7 +101,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(auth.check_csrf)
     app.after_request(auth.after_request_headers)
     app.context_processor(lambda: {"csrf_token": auth.csrf_token, "user": g.get("user")})
-    for blueprint in (auth.bp, api.bp, admin.bp, dashboard.bp):
+    for blueprint in (auth.bp, api.bp, admin.bp, dashboard.bp, exports.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -87,7 +87,9 @@ def _refuse_anonymous() -> Any:
             or "sign in first (the session cookie), or send 'Authorization: Bearer <token>'",
             {"WWW-Authenticate": BEARER_CHALLENGE},
         )
-    return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+    response = redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+    response.set_data(b"")  # werkzeug's body repeats the address, which may name a participant
+    return response
 
 
 def _refuse_role(user: User, role: str) -> None:

@@ -3,8 +3,11 @@
 The server itself lives in the ``web`` package (Flask); this module imports it only when one of
 these commands runs, so the station core never loads Flask.
 
-- ``station serve [--host 127.0.0.1] [--port 8080] [--threads 4]``: run the server (waitress).
-- ``station serve --init``: create the secret key and the accounts database if absent, then exit.
+- ``station serve [--host 127.0.0.1] [--port 8443|8080] [--threads 4] [--tls-cert FILE
+  --tls-key FILE] [--tls | --no-tls] [--no-mdns] [--mdns-name NAME]``: run the server (cheroot);
+  HTTPS on network addresses, plain HTTP on loopback addresses only.
+- ``station serve --init [--renew-cert]``: create the secret key, the accounts database and the
+  self-signed certificate if absent (``--renew-cert``: a new certificate), then exit.
 - ``station user add NAME --role clinician|admin``: the password from a prompt (twice), or one
   line on stdin when it is not a terminal.
 - ``station user list [--json]``, ``station user token NAME --label L`` (prints the token once),
@@ -18,6 +21,7 @@ import getpass
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from station.config import StationConfig
@@ -46,6 +50,15 @@ def _threads(text: str) -> int:
     return value
 
 
+def _mdns_name(text: str) -> str:
+    name = " ".join(text.split())
+    if not name or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise argparse.ArgumentTypeError("give a name of printable characters")
+    if len(name.encode("utf-8")) > 63:
+        raise argparse.ArgumentTypeError(f"at most 63 bytes, got {len(name.encode('utf-8'))}")
+    return name
+
+
 def add_parsers(sub: Any, parser_class: type) -> None:
     s = sub.add_parser(
         "serve", help="run the clinic server (results in a browser; JSON API under /api/v1)"
@@ -53,15 +66,60 @@ def add_parsers(sub: Any, parser_class: type) -> None:
     s.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to listen on (default 127.0.0.1; other addresses need HTTPS, "
-        "not available yet)",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 or :: for the clinic network, "
+        "which needs HTTPS)",
     )
-    s.add_argument("--port", type=_port, default=8080, help="TCP port (default 8080)")
+    s.add_argument(
+        "--port", type=_port, default=None, help="TCP port (default 8443 for HTTPS, 8080 for HTTP)"
+    )
     s.add_argument("--threads", type=_threads, default=4, help="worker threads (default 4)")
     s.add_argument(
         "--init",
         action="store_true",
-        help="create the secret key and the accounts database if absent, then exit",
+        help="create the secret key, the accounts database and a self-signed TLS certificate "
+        "(<data_dir>/tls/) if absent, then exit",
+    )
+    s.add_argument(
+        "--renew-cert",
+        action="store_true",
+        help="with --init: replace the self-signed certificate by a new one",
+    )
+    s.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="FILE",
+        help="the clinic's certificate (PEM, with its chain) instead of <data_dir>/tls/cert.pem "
+        "(or $STATION_TLS_CERT)",
+    )
+    s.add_argument(
+        "--tls-key",
+        type=Path,
+        metavar="FILE",
+        help="its private key (PEM, no passphrase; or $STATION_TLS_KEY)",
+    )
+    mode = s.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--tls",
+        dest="tls",
+        action="store_const",
+        const=True,
+        help="HTTPS on a loopback address too (network addresses always use HTTPS)",
+    )
+    mode.add_argument(
+        "--no-tls",
+        dest="tls",
+        action="store_const",
+        const=False,
+        help="plain HTTP even with $STATION_TLS_CERT set (loopback addresses only)",
+    )
+    s.add_argument(
+        "--no-mdns", action="store_true", help="do not announce the server on the network"
+    )
+    s.add_argument(
+        "--mdns-name",
+        type=_mdns_name,
+        metavar="NAME",
+        help="the name announced by mDNS (default: Dexterity Station <station id> (<hostname>))",
     )
 
     u = sub.add_parser("user", help="clinic server accounts and API tokens")
@@ -97,11 +155,24 @@ def dispatch(args: argparse.Namespace, config: StationConfig) -> int | None:
 def _serve(args: argparse.Namespace, config: StationConfig) -> int:
     from web import server
 
+    if args.renew_cert and not args.init:
+        raise UsageError("--renew-cert goes with --init: station serve --init --renew-cert")
     if args.init:
-        for line in server.init(config.data_dir):
+        for line in server.init(config.data_dir, renew_cert=args.renew_cert):
             print(line)
         return EXIT_OK
-    return server.run(config.data_dir, args.host, args.port, threads=args.threads)
+    return server.run(
+        config.data_dir,
+        args.host,
+        args.port,
+        threads=args.threads,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls=args.tls,
+        mdns=not args.no_mdns,
+        mdns_name=args.mdns_name,
+        station_id=config.station_id,
+    )
 
 
 def read_password(*, confirm: bool = True) -> str:

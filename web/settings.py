@@ -35,10 +35,13 @@ DEFAULTS: Final[dict[str, Any]] = {
     # Password hashing (werkzeug's method string); the hash records its own parameters, so a
     # change only applies to passwords set afterwards.
     "PASSWORD_HASH_METHOD": "scrypt",
-    # The address the server is bound to (set by `station serve`); cookies are marked Secure
-    # unless it is a loopback address (plain HTTP is allowed there only).
+    # The address the server is bound to (set by `station serve`).
     "SERVER_HOST": None,
-    # None: decide from SERVER_HOST and TESTING; True/False: force.
+    # Whether the server speaks HTTPS (set by `station serve`); None: not known (tests).
+    "SERVER_TLS": None,
+    # Session cookies marked Secure. None: when SERVER_TLS says HTTPS; if SERVER_TLS is None,
+    # unless TESTING or SERVER_HOST is a loopback address (plain HTTP is allowed there only).
+    # True/False: force.
     "SECURE_COOKIES": None,
     # Largest request body accepted (forms only; the API reads nothing but the URL).
     "MAX_CONTENT_LENGTH": 64 * 1024,

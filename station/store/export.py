@@ -1,5 +1,11 @@
 """Exports of the store to CSV and JSON, streamed to a text file object.
 
+What is exported
+    Every participant, or one (``participant_code``), or one session (``session_id``; with a
+    ``participant_code`` too, the session must be that participant's), optionally only one
+    ``protocol`` (sessions with a trial of it, and only its trials and summary metrics). The
+    selection is :func:`export_selection`, which the reports (:mod:`station.reports`) use too.
+
 Tidy CSV (:func:`export_csv`)
     One row per trial and metric, plus one row per session summary metric; a trial without
     metrics (interrupted, or not scored) still gets one row with the metric columns empty. Rows
@@ -22,6 +28,9 @@ Tidy CSV (:func:`export_csv`)
     ``value``                   number (shortest round-trip form); empty when missing
     ``unit``                    UCUM unit: ``s``, ``ms``, ``N``, ``Hz``, ``/s``, ``%``, ``1``
     ``detail``                  why a value is missing, or other remarks
+    ``session_status``          ``complete``, ``incomplete``, ``aborted`` or ``running``
+    ``hardware_backend``        ``sim`` (simulated: not a measurement of a person) or ``pi``
+    ``invalid_reason``          the clinician's reason for an ``invalid`` trial (else empty)
     ==========================  ==============================================================
 
 JSON (:func:`export_json`)
@@ -46,7 +55,7 @@ import csv
 import json
 import math
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -69,6 +78,9 @@ CSV_COLUMNS = (
     "value",
     "unit",
     "detail",
+    "session_status",
+    "hardware_backend",
+    "invalid_reason",
 )
 JSON_FORMAT = "dexterity-station-export"
 JSON_FORMAT_VERSION = 1
@@ -93,12 +105,16 @@ def finite_number(value: float | None) -> float | None:
 
 
 def _participants(store: Store, code: str | None) -> Iterator[Participant]:
+    """The participant ``code`` (checked now, not when iterated), or every participant."""
     if code is not None:
         found = store.get_participant(code)
         if found is None:
             raise StoreError(f"participant code: no participant {code!r}", "code")
-        yield found
-        return
+        return iter((found,))
+    return _all_participants(store)
+
+
+def _all_participants(store: Store) -> Iterator[Participant]:
     offset = 0
     while True:
         page = store.list_participants(limit=_PAGE, offset=offset)
@@ -106,6 +122,49 @@ def _participants(store: Store, code: str | None) -> Iterator[Participant]:
         if len(page) < _PAGE:
             return
         offset += _PAGE
+
+
+def _one_session(
+    store: Store, session_id: int, participant_code: str | None, protocol: str | None
+) -> tuple[Participant, list[SessionInfo]]:
+    session = store.session(session_id)  # StoreError(field="session_id") when there is none
+    if participant_code is not None and session.participant_code != participant_code:
+        raise StoreError(
+            f"session: session {session_id} is not of participant {participant_code!r}",
+            "session_id",
+        )
+    participant = store.get_participant(session.participant_code)
+    if participant is None:  # the foreign key makes this impossible; say so if it happens
+        raise StoreError(f"session {session_id}: its participant is missing", "session_id")
+    trials = store.session_trials(session_id)
+    metrics = session.metrics
+    if protocol is not None:
+        trials = [t for t in trials if t.protocol == protocol]
+        metrics = tuple(m for m in metrics if m.protocol == protocol)
+        if not trials:
+            return participant, []
+    return participant, [replace(session, metrics=metrics, trials=tuple(trials))]
+
+
+def export_selection(
+    store: Store,
+    *,
+    participant_code: str | None = None,
+    session_id: int | None = None,
+    protocol: str | None = None,
+) -> Iterator[tuple[Participant, list[SessionInfo]]]:
+    """The participants an export covers, each with its sessions (oldest first, with trials).
+
+    Raises :class:`StoreError` with ``field`` ``"code"`` for an unknown participant and
+    ``"session_id"`` for an unknown session (or one of another participant), at the call, before
+    anything is written.
+    """
+    if session_id is not None:
+        return iter((_one_session(store, session_id, participant_code, protocol),))
+    participants = _participants(store, participant_code)
+    return (
+        (p, store.participant_sessions(p.code, protocol, with_trials=True)) for p in participants
+    )
 
 
 def _csv_value(value: float | None) -> str:
@@ -118,16 +177,21 @@ def export_csv(
     out: TextIO,
     *,
     participant_code: str | None = None,
+    session_id: int | None = None,
     protocol: str | None = None,
     include_practice: bool = True,
 ) -> int:
     """Write the tidy CSV (columns in the module docstring); returns the number of data rows."""
+    selection = export_selection(
+        store, participant_code=participant_code, session_id=session_id, protocol=protocol
+    )
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     rows = 0
-    for participant in _participants(store, participant_code):
-        for session in store.participant_sessions(participant.code, protocol, with_trials=True):
+    for participant, sessions in selection:
+        for session in sessions:
             head = [participant.code, session.id, utc_text(session.started_utc)]
+            about_session = [session.status, session.hardware_backend]
             for trial in session.trials:
                 if trial.practice and not include_practice:
                     continue
@@ -148,12 +212,14 @@ def export_csv(
                         if m is None
                         else [m.name, _csv_value(m.value), m.unit, m.detail]
                     )
-                    writer.writerow([*head, *about, *tail])
+                    reason = trial.invalid_reason or ""
+                    writer.writerow([*head, *about, *tail, *about_session, reason])
                     rows += 1
             for sm in session.metrics:
                 m = sm.metric
                 about = ["session", "", sm.protocol, "", sm.hand, "", "", ""]
-                writer.writerow([*head, *about, m.name, _csv_value(m.value), m.unit, m.detail])
+                tail = [m.name, _csv_value(m.value), m.unit, m.detail]
+                writer.writerow([*head, *about, *tail, *about_session, ""])
                 rows += 1
     return rows
 
@@ -251,6 +317,7 @@ def export_json(
     out: TextIO,
     *,
     participant_code: str | None = None,
+    session_id: int | None = None,
     protocol: str | None = None,
     raw: bool = False,
     indent: int | None = None,
@@ -263,11 +330,13 @@ def export_json(
         "raw": raw,
     }
     trials = 0
+    selection = export_selection(
+        store, participant_code=participant_code, session_id=session_id, protocol=protocol
+    )
     out.write(_open_object(header, "participants", indent))
-    for i, participant in enumerate(_participants(store, participant_code)):
+    for i, (participant, sessions) in enumerate(selection):
         out.write(("," if i else "") + "\n")
         out.write(_open_object(participant_doc(participant), "sessions", indent))
-        sessions = store.participant_sessions(participant.code, protocol, with_trials=True)
         for j, session in enumerate(sessions):
             out.write(("," if j else "") + "\n")
             out.write(_open_object(_session_doc(session), "trials", indent))

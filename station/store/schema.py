@@ -29,6 +29,14 @@ Tables (one line each; columns in the definitions below):
   hand's trials): what a participant's history shows. Kept apart from ``metrics`` so that the
   history reads them through their primary key (session_id, ordinal) without a nullable column
   the query planner would misjudge.
+- ``self_guided``: a participant's self-guided sign-in (the PIN's salt and scrypt hash, never the
+  PIN; wrong tries in a row and the lockout) and settings (the pain rating that stops a session).
+- ``assignments``: what a clinician assigned a participant to do on their own: a battery (later
+  also a practice program, ``kind``), how many sessions a week, the rest between blocks, a note.
+- ``ratings``: self-reported ratings on a named scale (``pain`` and ``fatigue`` 0-10 now; an
+  effort scale later), before, during or after a session, with their time.
+- ``session_notes``: notes on a session or one of its trials made after the fact, with author and
+  time (a trial's own ``notes`` are those stored with it as it was saved).
 - ``alembic_version`` (made by Alembic): the schema revision.
 """
 
@@ -77,6 +85,15 @@ SEXES = ("female", "male", "other")
 TRIAL_HANDS = ("right", "left", "both")
 SESSION_STATUSES = ("running", "complete", "incomplete", "aborted")
 TRIAL_STATUSES = ("running", "complete", "incomplete", "invalid", "timeout")
+
+#: Kinds of assignment: a battery now; "program" is kept for the graded practice programs.
+ASSIGNMENT_KINDS = ("battery", "program")
+#: When a rating was given, relative to its session.
+RATING_TIMINGS = ("before", "during", "after")
+#: Who gave a rating.
+RATING_SOURCES = ("participant", "clinician")
+MAX_SESSIONS_PER_WEEK = 14
+MAX_REST_S = 600
 
 CODE_MAX_LEN = 32
 NAME_LEN = 64  # protocol, battery, station, channel, pad, output and metric names
@@ -284,4 +301,91 @@ session_metrics = Table(
     Column("value", Double, nullable=True),
     Column("unit", String(SHORT_LEN), nullable=False),
     Column("detail", Text, nullable=False),
+)
+
+self_guided = Table(
+    "self_guided",
+    metadata,
+    Column(
+        "participant_id",
+        Integer,
+        ForeignKey("participants.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("pin_salt_hex", String(HASH_LEN), nullable=True),  # NULL: no PIN set
+    Column("pin_hash_hex", String(HASH_LEN), nullable=True),
+    Column("pin_kdf", JSON, nullable=True),  # {"kdf": "scrypt", "n": ..., "r": ..., "p": ...}
+    Column("failures", Integer, nullable=False),  # wrong PINs in a row
+    Column("locked_until_utc", UtcDateTime(), nullable=True),
+    Column("pain_stop_at", SmallInteger, nullable=True),  # NULL: the kiosk's default
+    Column("updated_utc", UtcDateTime(), nullable=False),
+    CheckConstraint("failures >= 0", name="failures"),
+    CheckConstraint(
+        "pain_stop_at IS NULL OR (pain_stop_at >= 1 AND pain_stop_at <= 10)", name="pain_stop_at"
+    ),
+)
+
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "participant_id",
+        Integer,
+        ForeignKey("participants.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("kind", String(SHORT_LEN), nullable=False),
+    Column("name", String(NAME_LEN), nullable=False),  # the battery's (or program's) name
+    Column("sessions_per_week", Integer, nullable=False),
+    Column("rest_s", Double, nullable=False),  # between blocks (sets); 0: none
+    Column("note", Text, nullable=False),  # shown to the participant
+    Column("params", JSON, nullable=False),  # kind-specific options ({} for a battery)
+    Column("active", Boolean, nullable=False),
+    Column("created_by", String(NAME_LEN), nullable=False),
+    Column("created_utc", UtcDateTime(), nullable=False),
+    Column("ended_utc", UtcDateTime(), nullable=True),
+    CheckConstraint(_one_of("kind", ASSIGNMENT_KINDS), name="kind"),
+    CheckConstraint(
+        f"sessions_per_week >= 1 AND sessions_per_week <= {MAX_SESSIONS_PER_WEEK}",
+        name="sessions_per_week",
+    ),
+    CheckConstraint(f"rest_s >= 0 AND rest_s <= {MAX_REST_S}", name="rest_s"),
+    Index(None, "participant_id", "active"),
+)
+
+ratings = Table(
+    "ratings",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "participant_id",
+        Integer,
+        ForeignKey("participants.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # The session (and trial) a rating belongs to; NULL when none ran (e.g. stopped for pain).
+    Column("session_id", Integer, ForeignKey("sessions.id", ondelete="SET NULL"), nullable=True),
+    Column("trial_id", Integer, ForeignKey("trials.id", ondelete="SET NULL"), nullable=True),
+    Column("scale", String(SHORT_LEN), nullable=False),  # "pain", "fatigue", later "borg_cr10"
+    Column("timing", String(SHORT_LEN), nullable=False),
+    Column("value", Double, nullable=False),
+    Column("source", String(SHORT_LEN), nullable=False),
+    Column("t_utc", UtcDateTime(), nullable=False),
+    CheckConstraint(_one_of("timing", RATING_TIMINGS), name="timing"),
+    CheckConstraint(_one_of("source", RATING_SOURCES), name="source"),
+    Index(None, "participant_id", "t_utc"),
+    Index(None, "session_id"),
+)
+
+session_notes = Table(
+    "session_notes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("session_id", Integer, ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("trial_id", Integer, ForeignKey("trials.id", ondelete="CASCADE"), nullable=True),
+    Column("author", String(NAME_LEN), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("t_utc", UtcDateTime(), nullable=False),
+    Index(None, "session_id"),
 )

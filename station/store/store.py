@@ -32,20 +32,32 @@ Threads
 
 Samples are stored as typed arrays (int64 times, int16 codes, little-endian) in rows of at most
 :data:`~station.store.schema.SAMPLES_PER_CHUNK` samples, not one row per sample.
+
+Self-guided mode
+    A participant's sign-in PIN is never stored: only a random salt and its ``hashlib.scrypt``
+    hash (n=2**14, r=8, p=1, as the kiosk's clinician PIN in ``station.ui.auth``).
+    :meth:`Store.verify_participant_pin` counts wrong PINs in a row in the database (so a restart
+    does not reset them): after :data:`PIN_LOCK_AFTER` it refuses tries for
+    :data:`PIN_LOCKOUT_S`, after :data:`PIN_BLOCK_AFTER` until a clinician sets a new PIN. An
+    unknown code costs the same hashing time as a known one. Assignments, ratings (a named scale,
+    when, a value, its time) and session notes are plain rows.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import hmac
 import json
 import math
 import os
 import re
+import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from importlib import resources
 from pathlib import Path
@@ -88,6 +100,28 @@ MIN_BIRTH_YEAR: Final = 1900
 FINISHED_TRIAL_STATUSES: Final = ("complete", "incomplete", "invalid", "timeout")
 ENDED_SESSION_STATUSES: Final = ("complete", "incomplete", "aborted")
 
+#: A participant's self-guided PIN: digits, this many.
+PIN_MIN_DIGITS: Final = 4
+PIN_MAX_DIGITS: Final = 8
+#: scrypt parameters of a participant's PIN (those of the clinician PIN in station.ui.auth).
+PIN_SCRYPT: Final = {"kdf": "scrypt", "n": 2**14, "r": 8, "p": 1}
+PIN_SALT_BYTES: Final = 16
+#: Wrong PINs in a row before sign-in is refused for PIN_LOCKOUT_S (again after each further
+#: PIN_LOCK_AFTER), and before the PIN is blocked until a clinician sets a new one. Product
+#: choices: 10 guesses of a 4-digit PIN find it with a chance of 1 in 1000.
+PIN_LOCK_AFTER: Final = 5
+PIN_LOCKOUT_S: Final = 300.0
+PIN_BLOCK_AFTER: Final = 10
+#: Rating scales the store accepts: name -> (lowest, highest, whole numbers only).
+#: pain and fatigue: 0-10 numeric rating scales (0 none, 10 the worst imaginable).
+RATING_SCALES: Final[dict[str, tuple[float, float, bool]]] = {
+    "pain": (0.0, 10.0, True),
+    "fatigue": (0.0, 10.0, True),
+}
+#: Assignment kinds the store accepts now ("program" comes with the practice programs).
+ACCEPTED_ASSIGNMENT_KINDS: Final = ("battery",)
+NOTE_MAX_LEN: Final = 4000
+
 _WRITE_OPTION: Final = "station_store_write"
 _BATCH: Final = 200  # trials per read in iter_trials
 
@@ -98,6 +132,21 @@ class StoreError(StationError):
     def __init__(self, message: str, field: str | None = None):
         super().__init__(message)
         self.field = field
+
+
+class PinLockedError(StoreError):
+    """Sign-in refused without checking the PIN: too many wrong PINs in a row.
+
+    ``until_utc``: when tries are accepted again; None when the PIN is blocked until a clinician
+    sets a new one."""
+
+    def __init__(self, message: str, until_utc: datetime | None):
+        super().__init__(message, "pin")
+        self.until_utc = until_utc
+
+    @property
+    def blocked(self) -> bool:
+        return self.until_utc is None
 
 
 class _Unset(Enum):
@@ -205,6 +254,64 @@ class Interrupted:
             f"{who} was interrupted during {self.protocol} ({self.hand} hand, {kind} "
             f"{self.trial_index}, trial id {self.trial_id}); the trial is kept as incomplete"
         )
+
+
+@dataclass(frozen=True)
+class SelfGuidedAccess:
+    """A participant's self-guided sign-in state and settings (never the PIN or its hash)."""
+
+    participant_code: str
+    has_pin: bool
+    failures: int  # wrong PINs in a row
+    locked_until_utc: datetime | None
+    blocked: bool  # too many wrong PINs: a clinician sets a new PIN
+    pain_stop_at: int | None  # None: the kiosk's default
+    updated_utc: datetime | None  # None: never set
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """What a participant is to do on their own: a battery (``kind``), so often a week."""
+
+    id: int
+    participant_code: str
+    kind: str
+    name: str
+    sessions_per_week: int
+    rest_s: float  # between blocks (sets)
+    note: str
+    params: dict[str, Any]
+    active: bool
+    created_by: str
+    created_utc: datetime
+    ended_utc: datetime | None
+
+
+@dataclass(frozen=True)
+class Rating:
+    """A self-reported rating: ``scale`` (e.g. ``pain``), ``timing`` (before/during/after)."""
+
+    id: int
+    participant_code: str
+    session_id: int | None
+    trial_id: int | None
+    scale: str
+    timing: str
+    value: float
+    source: str
+    t_utc: datetime
+
+
+@dataclass(frozen=True)
+class SessionNote:
+    """A note on a session (``trial_id`` None) or on one of its trials, after the fact."""
+
+    id: int
+    session_id: int
+    trial_id: int | None
+    author: str
+    text: str
+    t_utc: datetime
 
 
 # --------------------------------------------------------------------------------------------
@@ -368,6 +475,36 @@ def _check_json(value: Any, name: str, kind: type) -> Any:
     except (TypeError, ValueError) as exc:
         raise StoreError(f"{name}: cannot be stored as JSON ({exc})", name) from None
     return value
+
+
+def check_pin(pin: object) -> str:
+    """A participant PIN's form: 4-8 digits."""
+    if (
+        not isinstance(pin, str)
+        or not pin.isdigit()
+        or not (PIN_MIN_DIGITS <= len(pin) <= PIN_MAX_DIGITS)
+    ):
+        raise StoreError(f"PIN: a PIN is {PIN_MIN_DIGITS} to {PIN_MAX_DIGITS} digits", "pin")
+    return pin
+
+
+def _hash_pin(pin: str, salt: bytes, kdf: dict[str, Any]) -> bytes:
+    return hashlib.scrypt(
+        pin.encode(),
+        salt=salt,
+        n=int(kdf["n"]),
+        r=int(kdf["r"]),
+        p=int(kdf["p"]),
+        maxmem=64 * 1024 * 1024,
+    )
+
+
+def _check_utc(value: datetime | None, name: str) -> datetime:
+    if value is None:
+        return _now_utc()
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise StoreError(f"{name}: give an aware UTC datetime", name)
+    return value.astimezone(UTC)
 
 
 def _metric_value(value: object, name: str) -> float | None:
@@ -1256,6 +1393,429 @@ class Store:
                 }
             yield from (infos[i] for i in batch if i in infos)
 
+    # -- self-guided: PINs and settings ----------------------------------------------------
+
+    def self_guided_access(self, code: str) -> SelfGuidedAccess:
+        """A participant's sign-in state and settings (defaults when nothing was set)."""
+        with self._read() as conn:
+            pid = self._participant_id(conn, code)
+            row = conn.execute(
+                select(sc.self_guided).where(sc.self_guided.c.participant_id == pid)
+            ).first()
+        if row is None:
+            return SelfGuidedAccess(code, False, 0, None, False, None, None)
+        return SelfGuidedAccess(
+            code,
+            row.pin_hash_hex is not None,
+            row.failures,
+            row.locked_until_utc,
+            row.failures >= PIN_BLOCK_AFTER,
+            row.pain_stop_at,
+            row.updated_utc,
+        )
+
+    def _upsert_self_guided(self, conn: Connection, pid: int, values: dict[str, Any]) -> None:
+        t = sc.self_guided
+        values = {**values, "updated_utc": _now_utc()}
+        if conn.scalar(select(t.c.participant_id).where(t.c.participant_id == pid)) is None:
+            row = {
+                "participant_id": pid,
+                "pin_salt_hex": None,
+                "pin_hash_hex": None,
+                "pin_kdf": None,
+                "failures": 0,
+                "locked_until_utc": None,
+                "pain_stop_at": None,
+            }
+            conn.execute(insert(t).values({**row, **values}))
+        else:
+            conn.execute(update(t).where(t.c.participant_id == pid).values(values))
+
+    def set_participant_pin(self, code: str, pin: str) -> None:
+        """Set (or replace) a participant's self-guided PIN; clears wrong tries and any lock."""
+        check_pin(pin)
+        salt = secrets.token_bytes(PIN_SALT_BYTES)
+        digest = _hash_pin(pin, salt, PIN_SCRYPT)
+        with self._write() as conn:
+            pid = self._participant_id(conn, code)
+            self._upsert_self_guided(
+                conn,
+                pid,
+                {
+                    "pin_salt_hex": salt.hex(),
+                    "pin_hash_hex": digest.hex(),
+                    "pin_kdf": dict(PIN_SCRYPT),
+                    "failures": 0,
+                    "locked_until_utc": None,
+                },
+            )
+
+    def clear_participant_pin(self, code: str) -> None:
+        """Remove a participant's PIN: they cannot sign in until a new one is set."""
+        with self._write() as conn:
+            pid = self._participant_id(conn, code)
+            self._upsert_self_guided(
+                conn,
+                pid,
+                {
+                    "pin_salt_hex": None,
+                    "pin_hash_hex": None,
+                    "pin_kdf": None,
+                    "failures": 0,
+                    "locked_until_utc": None,
+                },
+            )
+
+    def verify_participant_pin(
+        self, code: str, pin: str, *, now_utc: datetime | None = None
+    ) -> bool:
+        """True when ``pin`` is participant ``code``'s PIN. False for a wrong PIN, an unknown
+        code or a participant without a PIN (the same hashing time each, so a guess does not
+        tell which). Raises :class:`PinLockedError` after too many wrong PINs in a row."""
+        now = _check_utc(now_utc, "now_utc")
+        t = sc.self_guided
+        with self._write() as conn:
+            pid = conn.scalar(select(sc.participants.c.id).where(sc.participants.c.code == code))
+            row = (
+                None
+                if pid is None
+                else conn.execute(select(t).where(t.c.participant_id == pid)).first()
+            )
+            if row is None or row.pin_hash_hex is None:
+                _hash_pin("0000", b"\0" * PIN_SALT_BYTES, PIN_SCRYPT)  # the same cost
+                return False
+            if row.failures >= PIN_BLOCK_AFTER:
+                raise PinLockedError(
+                    f"{row.failures} wrong PINs in a row: the PIN is blocked until a clinician "
+                    "sets a new one",
+                    None,
+                )
+            if row.locked_until_utc is not None and now < row.locked_until_utc:
+                wait_s = (row.locked_until_utc - now).total_seconds()
+                raise PinLockedError(
+                    f"too many wrong PINs: try again in {max(1, round(wait_s / 60))} min",
+                    row.locked_until_utc,
+                )
+            ok = isinstance(pin, str) and pin.isdigit()
+            digest = _hash_pin(pin if ok else "0000", bytes.fromhex(row.pin_salt_hex), row.pin_kdf)
+            ok = ok and hmac.compare_digest(digest, bytes.fromhex(row.pin_hash_hex))
+            if ok:
+                if row.failures or row.locked_until_utc is not None:
+                    conn.execute(
+                        update(t)
+                        .where(t.c.participant_id == pid)
+                        .values(failures=0, locked_until_utc=None)
+                    )
+                return True
+            failures = row.failures + 1
+            locked = row.locked_until_utc
+            if failures < PIN_BLOCK_AFTER and failures % PIN_LOCK_AFTER == 0:
+                locked = now + timedelta(seconds=PIN_LOCKOUT_S)
+            conn.execute(
+                update(t)
+                .where(t.c.participant_id == pid)
+                .values(failures=failures, locked_until_utc=locked)
+            )
+            return False
+
+    def set_pain_stop_at(self, code: str, value: int | None) -> None:
+        """The pain rating (1-10) at or above which a self-guided session does not start for
+        this participant; None: the kiosk's default."""
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10
+        ):
+            raise StoreError(f"pain_stop_at: {value!r} is not a whole number 1-10", "pain_stop_at")
+        with self._write() as conn:
+            pid = self._participant_id(conn, code)
+            self._upsert_self_guided(conn, pid, {"pain_stop_at": value})
+
+    # -- self-guided: assignments ----------------------------------------------------------
+
+    def add_assignment(
+        self,
+        code: str,
+        name: str,
+        *,
+        kind: str = "battery",
+        sessions_per_week: int = 3,
+        rest_s: float = 0.0,
+        note: str = "",
+        params: dict[str, Any] | None = None,
+        created_by: str = "clinician",
+    ) -> Assignment:
+        """Assign a participant a battery (by name; the caller checks that it exists)."""
+        if kind not in ACCEPTED_ASSIGNMENT_KINDS:
+            raise StoreError(
+                f"kind: {kind!r} is not one of {', '.join(ACCEPTED_ASSIGNMENT_KINDS)}", "kind"
+            )
+        per_week = _check_int(sessions_per_week, "sessions_per_week")
+        assert per_week is not None
+        if not 1 <= per_week <= sc.MAX_SESSIONS_PER_WEEK:
+            raise StoreError(
+                f"sessions_per_week: {per_week} is outside 1..{sc.MAX_SESSIONS_PER_WEEK}",
+                "sessions_per_week",
+            )
+        if isinstance(rest_s, bool) or not isinstance(rest_s, int | float):
+            raise StoreError(f"rest_s: {rest_s!r} is not a number of seconds", "rest_s")
+        if not 0 <= float(rest_s) <= sc.MAX_REST_S:
+            raise StoreError(f"rest_s: {rest_s} is outside 0..{sc.MAX_REST_S} s", "rest_s")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+            raise StoreError(f"name: {name!r} is not a battery name", "name")
+        values = {
+            "kind": kind,
+            "name": name,
+            "sessions_per_week": per_week,
+            "rest_s": float(rest_s),
+            "note": _check_text(note, "note", NOTE_MAX_LEN, empty=True),
+            "params": _check_json(params or {}, "params", dict),
+            "active": True,
+            "created_by": _check_text(created_by, "created_by", sc.NAME_LEN),
+            "created_utc": _now_utc(),
+            "ended_utc": None,
+        }
+        with self._write() as conn:
+            values["participant_id"] = self._participant_id(conn, code)
+            new_id = int(
+                conn.execute(insert(sc.assignments).values(values)).inserted_primary_key[0]
+            )
+            return self._assignments(conn, sc.assignments.c.id == new_id)[0]
+
+    @staticmethod
+    def _assignments(conn: Connection, where: Any) -> list[Assignment]:
+        a, p = sc.assignments, sc.participants
+        rows = conn.execute(
+            select(a, p.c.code.label("participant_code"))
+            .select_from(a.join(p))
+            .where(where)
+            .order_by(a.c.created_utc, a.c.id)
+        ).all()
+        return [
+            Assignment(
+                r.id,
+                r.participant_code,
+                r.kind,
+                r.name,
+                r.sessions_per_week,
+                r.rest_s,
+                r.note,
+                r.params,
+                bool(r.active),
+                r.created_by,
+                r.created_utc,
+                r.ended_utc,
+            )
+            for r in rows
+        ]
+
+    def assignments(self, code: str, *, active_only: bool = True) -> list[Assignment]:
+        """A participant's assignments, oldest first (only the active ones unless told)."""
+        a = sc.assignments
+        with self._read() as conn:
+            where = a.c.participant_id == self._participant_id(conn, code)
+            if active_only:
+                where = where & a.c.active.is_(True)
+            return self._assignments(conn, where)
+
+    def end_assignment(self, assignment_id: int) -> None:
+        """End an assignment (kept, inactive, with the time it ended)."""
+        a = sc.assignments
+        with self._write() as conn:
+            active = conn.scalar(select(a.c.active).where(a.c.id == assignment_id))
+            if active is None:
+                raise StoreError(f"assignment: no assignment {assignment_id}", "assignment_id")
+            if active:
+                conn.execute(
+                    update(a)
+                    .where(a.c.id == assignment_id)
+                    .values(active=False, ended_utc=_now_utc())
+                )
+
+    # -- ratings ---------------------------------------------------------------------------
+
+    def add_rating(
+        self,
+        code: str,
+        scale: str,
+        timing: str,
+        value: float,
+        *,
+        session_id: int | None = None,
+        trial_id: int | None = None,
+        source: str = "participant",
+        t_utc: datetime | None = None,
+    ) -> Rating:
+        """Store a rating on a known scale (:data:`RATING_SCALES`)."""
+        if scale not in RATING_SCALES:
+            raise StoreError(f"scale: {scale!r} is not one of {', '.join(RATING_SCALES)}", "scale")
+        low, high, whole = RATING_SCALES[scale]
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            raise StoreError(f"{scale} rating: {value!r} is not a number", "value")
+        number = float(value)
+        if math.isnan(number) or not low <= number <= high or (whole and not number.is_integer()):
+            kind = "a whole number " if whole else ""
+            raise StoreError(f"{scale} rating: {value!r} is not {kind}{low:g}-{high:g}", "value")
+        values = {
+            "scale": scale,
+            "timing": _check_choice(timing, sc.RATING_TIMINGS, "timing", nullable=False),
+            "value": number,
+            "source": _check_choice(source, sc.RATING_SOURCES, "source", nullable=False),
+            "session_id": _check_int(session_id, "session_id", nullable=True),
+            "trial_id": _check_int(trial_id, "trial_id", nullable=True),
+            "t_utc": _check_utc(t_utc, "t_utc"),
+        }
+        with self._write() as conn:
+            pid = self._participant_id(conn, code)
+            values["participant_id"] = pid
+            self._check_rating_links(conn, pid, session_id, trial_id)
+            new_id = int(conn.execute(insert(sc.ratings).values(values)).inserted_primary_key[0])
+            return self._ratings(conn, sc.ratings.c.id == new_id)[0]
+
+    def _check_rating_links(
+        self, conn: Connection, pid: int, session_id: int | None, trial_id: int | None
+    ) -> None:
+        s = sc.sessions
+        if session_id is not None:
+            owner = conn.scalar(select(s.c.participant_id).where(s.c.id == session_id))
+            if owner is None:
+                raise StoreError(f"session: no session {session_id}", "session_id")
+            if owner != pid:
+                raise StoreError(
+                    f"session: session {session_id} is another participant's", "session_id"
+                )
+        if trial_id is not None:
+            row = self._trial_row(conn, trial_id)
+            if session_id is not None and row.session_id != session_id:
+                raise StoreError(
+                    f"trial: trial {trial_id} is not in session {session_id}", "trial_id"
+                )
+            if session_id is None:
+                self._check_rating_links(conn, pid, row.session_id, None)
+
+    def attach_ratings(self, rating_ids: Iterable[int], session_id: int) -> None:
+        """Link ratings given before a session began (e.g. pain before) to that session; they
+        must be the session's participant's and not linked to another session yet."""
+        ids = [_check_int(i, "rating_id") for i in rating_ids]
+        r = sc.ratings
+        with self._write() as conn:
+            owner = conn.scalar(
+                select(sc.sessions.c.participant_id).where(sc.sessions.c.id == session_id)
+            )
+            if owner is None:
+                raise StoreError(f"session: no session {session_id}", "session_id")
+            for rid in ids:
+                row = conn.execute(
+                    select(r.c.participant_id, r.c.session_id).where(r.c.id == rid)
+                ).first()
+                if row is None:
+                    raise StoreError(f"rating: no rating {rid}", "rating_id")
+                if row.participant_id != owner:
+                    raise StoreError(
+                        f"rating {rid} is not session {session_id}'s participant's", "rating_id"
+                    )
+                if row.session_id not in (None, session_id):
+                    raise StoreError(
+                        f"rating {rid} belongs to session {row.session_id} already", "rating_id"
+                    )
+            if ids:
+                conn.execute(update(r).where(r.c.id.in_(ids)).values(session_id=session_id))
+
+    @staticmethod
+    def _ratings(conn: Connection, where: Any) -> list[Rating]:
+        r, p = sc.ratings, sc.participants
+        rows = conn.execute(
+            select(r, p.c.code.label("participant_code"))
+            .select_from(r.join(p))
+            .where(where)
+            .order_by(r.c.t_utc, r.c.id)
+        ).all()
+        return [
+            Rating(
+                x.id,
+                x.participant_code,
+                x.session_id,
+                x.trial_id,
+                x.scale,
+                x.timing,
+                x.value,
+                x.source,
+                x.t_utc,
+            )
+            for x in rows
+        ]
+
+    def ratings(
+        self,
+        code: str,
+        *,
+        session_id: int | None = None,
+        scale: str | None = None,
+        since_utc: datetime | None = None,
+    ) -> list[Rating]:
+        """A participant's ratings in time order, optionally of one session, scale, or since."""
+        r = sc.ratings
+        with self._read() as conn:
+            where = r.c.participant_id == self._participant_id(conn, code)
+            if session_id is not None:
+                where = where & (r.c.session_id == session_id)
+            if scale is not None:
+                where = where & (r.c.scale == scale)
+            if since_utc is not None:
+                where = where & (r.c.t_utc >= _check_utc(since_utc, "since_utc"))
+            return self._ratings(conn, where)
+
+    # -- session notes ---------------------------------------------------------------------
+
+    def add_session_note(
+        self, session_id: int, text: str, author: str, *, t_utc: datetime | None = None
+    ) -> SessionNote:
+        """A note on a session (running or ended), with its author (e.g. "clinician")."""
+        return self._add_note(session_id, None, text, author, t_utc)
+
+    def add_trial_note(
+        self, trial_id: int, text: str, author: str, *, t_utc: datetime | None = None
+    ) -> SessionNote:
+        """A note on a trial after it was stored (kept beside the notes stored with it)."""
+        with self._read() as conn:
+            session_id = int(self._trial_row(conn, trial_id).session_id)
+        return self._add_note(session_id, trial_id, text, author, t_utc)
+
+    def _add_note(
+        self,
+        session_id: int,
+        trial_id: int | None,
+        text: str,
+        author: str,
+        t_utc: datetime | None,
+    ) -> SessionNote:
+        text = _check_text(text, "note", NOTE_MAX_LEN).strip()
+        if not text:
+            raise StoreError("note: must not be empty", "note")
+        values = {
+            "session_id": _check_int(session_id, "session_id"),
+            "trial_id": trial_id,
+            "author": _check_text(author, "author", sc.NAME_LEN),
+            "text": text,
+            "t_utc": _check_utc(t_utc, "t_utc"),
+        }
+        n = sc.session_notes
+        with self._write() as conn:
+            self._session_status(conn, session_id)
+            new_id = int(conn.execute(insert(n).values(values)).inserted_primary_key[0])
+            row = conn.execute(select(n).where(n.c.id == new_id)).one()
+        return SessionNote(row.id, row.session_id, row.trial_id, row.author, row.text, row.t_utc)
+
+    def session_notes(self, session_id: int) -> list[SessionNote]:
+        """A session's notes (and its trials' notes made after the fact), oldest first."""
+        n = sc.session_notes
+        with self._read() as conn:
+            self._session_status(conn, session_id)
+            rows = conn.execute(
+                select(n).where(n.c.session_id == session_id).order_by(n.c.t_utc, n.c.id)
+            ).all()
+        return [
+            SessionNote(r.id, r.session_id, r.trial_id, r.author, r.text, r.t_utc) for r in rows
+        ]
+
     # -- maintenance -----------------------------------------------------------------------
 
     def integrity_check(self) -> str:
@@ -1316,15 +1876,22 @@ def _reason(exc: SQLAlchemyError) -> str:
 __all__ = [
     "DB_FILENAME",
     "INTERRUPTED_FAULT",
+    "RATING_SCALES",
     "UNSET",
+    "Assignment",
     "Interrupted",
     "Participant",
+    "PinLockedError",
+    "Rating",
+    "SelfGuidedAccess",
     "SessionInfo",
     "SessionMetric",
+    "SessionNote",
     "Store",
     "StoreError",
     "TrialInfo",
     "alembic_config",
+    "check_pin",
     "create_sqlite_engine",
     "dumps_json",
 ]

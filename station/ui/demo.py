@@ -138,8 +138,9 @@ def run_terminal_demo(
     if session is not None:
         for row in session.rows:
             flag = "  RELIABLE CHANGE" if row.reliable else ""
-            say(
-                f"  {row.protocol:18s} {row.hand:6s} {row.metric:28s} {row.value:>14s}  "
-                f"baseline {row.baseline}  change {row.change}{flag}"
-            )
+            if row.baseline == "baseline":
+                versus = "(this is the baseline)"
+            else:
+                versus = f"baseline {row.baseline}, change {row.change}{flag}"
+            say(f"  {row.protocol:18s} {row.hand:6s} {row.metric:28s} {row.value:>14s}  {versus}")
     return 0

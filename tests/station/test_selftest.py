@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +14,14 @@ import pytest
 import station.rig
 from station.config import StationConfig, load_config, reference_config_path
 from station.rig import SIM_OUTPUT_WRITE_LATENCY_NS, Rig, open_rig
-from station.selftest import DeviceCheck, pad_rounds, run_selftest
+from station.selftest import (
+    LAST_REPORT_FILENAME,
+    DeviceCheck,
+    SelftestReportError,
+    load_last_report,
+    pad_rounds,
+    run_selftest,
+)
 from tests.conftest import run_cli
 
 NS_PER_MS = 1_000_000
@@ -282,3 +291,52 @@ def test_cli_selftest_exit_1_for_a_chattering_switch(
     assert code == 1
     items = {i["name"]: i for i in json.loads(out)}
     assert not items["btn_little"]["ok"] and "chattering" in items["btn_little"]["detail"]
+
+
+# -- the last report, kept for the clinic server's status page --------------------------------------
+
+
+def test_cli_selftest_keeps_its_last_report(capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = Path(os.environ["STATION_DATA_DIR"])
+    assert load_last_report(data_dir) is None
+    code, out, _ = run_cli([*REF, "selftest", "--json", "--seconds", "0.3"], capsys)
+    assert code == 0
+    items = json.loads(out)
+    doc = load_last_report(data_dir)
+    assert doc is not None
+    assert doc["ok"] is True and doc["failing"] == [] and doc["devices"] == len(items)
+    assert [c["name"] for c in doc["checks"]] == [i["name"] for i in items]
+    assert doc["simulated"] is True and doc["backend"] == "sim"
+    assert doc["station_id"] == load_config(reference_config_path()).station_id
+    assert doc["at_utc"].endswith("Z")
+    # written by rename: nothing but the report (no temporary file) is left beside it
+    assert sorted(p.name for p in data_dir.iterdir()) == [LAST_REPORT_FILENAME]
+    # a new data folder holds patient data later: the owner only
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+
+
+def test_cli_selftest_report_records_a_failure(
+    capsys: pytest.CaptureFixture[str], faulty_rig: Callable[[Callable[[Rig], None]], None]
+) -> None:
+    faulty_rig(lambda rig: rig.world.unplug_adc(0x49))
+    code, _, _ = run_cli([*REF, "selftest", "--seconds", "0.3"], capsys)
+    assert code == 1
+    doc = load_last_report(Path(os.environ["STATION_DATA_DIR"]))
+    assert doc is not None and doc["ok"] is False and doc["failing"]
+
+
+def test_an_unsaved_report_only_warns(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("STATION_DATA_DIR", str(blocker / "data"))
+    code, _, err = run_cli([*REF, "selftest", "--seconds", "0.3"], capsys)
+    assert code == 0
+    assert "warning: the self-test report was not saved" in err and "Traceback" not in err
+
+
+def test_an_unreadable_report_is_said(tmp_path: Path) -> None:
+    (tmp_path / LAST_REPORT_FILENAME).write_text("{")
+    with pytest.raises(SelftestReportError, match="not valid JSON"):
+        load_last_report(tmp_path)

@@ -184,7 +184,7 @@ def test_migrations_create_the_schema_and_match_the_metadata(store: Store) -> No
         assert tables == {t.name for t in sc.metadata.sorted_tables} | {"alembic_version"}
         context = MigrationContext.configure(conn)
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-        assert context.get_current_revision() == head == "0001"
+        assert context.get_current_revision() == head == "0002"
         assert compare_metadata(context, sc.metadata) == []
         # Indexes that keep the history fast exist.
         index_names = {i["name"] for i in inspect(conn).get_indexes("sessions")}
@@ -740,6 +740,9 @@ def test_export_csv(small_store: tuple[Store, dict[str, int]]) -> None:
             "25.5",
             "s",
             "",
+            "incomplete",
+            "sim",
+            "",
         ],
         [
             "P001",
@@ -756,6 +759,9 @@ def test_export_csv(small_store: tuple[Store, dict[str, int]]) -> None:
             "total_time",
             "18.25",
             "s",
+            "",
+            "incomplete",
+            "sim",
             "",
         ],
         [
@@ -774,6 +780,9 @@ def test_export_csv(small_store: tuple[Store, dict[str, int]]) -> None:
             "",
             "%",
             "too few",
+            "incomplete",
+            "sim",
+            "",
         ],
         [
             "P001",
@@ -791,6 +800,9 @@ def test_export_csv(small_store: tuple[Store, dict[str, int]]) -> None:
             "",
             "",
             "",
+            "incomplete",
+            "sim",
+            "",
         ],
         [
             "P001",
@@ -807,6 +819,9 @@ def test_export_csv(small_store: tuple[Store, dict[str, int]]) -> None:
             "mean_total_time",
             "18.25",
             "s",
+            "",
+            "incomplete",
+            "sim",
             "",
         ],
     ]

@@ -17,6 +17,10 @@ PUBLIC = {"static", "auth.sign_in", "auth.sign_out"}
 #: Every other endpoint and who may use it.
 ACCESS = {
     "dashboard.home": "any",
+    "dashboard.participants": "any",
+    "dashboard.participant": "any",
+    "dashboard.session": "any",
+    "dashboard.status": "any",
     "api.me": "any",
     "api.openapi": "any",
     "api.participants": "any",
@@ -33,6 +37,14 @@ ACCESS = {
     "admin.tokens": "admin",
     "admin.page": "admin",
     "admin.revoke_token": "admin",
+    "exports.participant_csv": "any",
+    "exports.participant_json": "any",
+    "exports.participant_pdf": "any",
+    "exports.participant_fhir": "any",
+    "exports.session_csv": "any",
+    "exports.session_json": "any",
+    "exports.session_pdf": "any",
+    "exports.session_fhir": "any",
 }
 #: Routes whose answer carries participant data (anonymous answers must not contain it).
 SECRET = "P001"

@@ -181,7 +181,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 def test_the_real_server_on_loopback(
     data_dir: Path, filled: Filled, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`station serve` on waitress, on a free port of 127.0.0.1, answering real HTTP."""
+    """`station serve` on cheroot, on a free port of 127.0.0.1, answering real HTTP."""
     app = make_app(data_dir)  # the secret key and an account
     with app.app_context():
         from web.state import state
@@ -245,3 +245,35 @@ def test_the_parsers_fit_the_station_command() -> None:
     assert (args.command, args.host, args.port, args.init) == ("serve", "127.0.0.1", 8081, False)
     args = parser.parse_args(["user", "token", "alice", "--label", "x"])
     assert (args.command, args.what, args.name, args.label) == ("user", "token", "alice", "x")
+
+
+def test_the_serve_options_for_https_and_mdns() -> None:
+    parser = cli._Parser(prog="station")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=cli._Parser)
+    cli_web.add_parsers(sub, cli._Parser)
+    args = parser.parse_args(["serve"])
+    assert (args.port, args.tls_cert, args.tls_key, args.tls) == (None, None, None, None)
+    assert (args.no_mdns, args.mdns_name, args.renew_cert) == (False, None, False)
+    args = parser.parse_args(
+        ["serve", "--host", "::", "--tls-cert", "/etc/ssl/s.pem", "--tls-key", "/etc/ssl/s.key",
+         "--no-mdns", "--mdns-name", "  Ward 3   station "]
+    )  # fmt: skip
+    assert args.host == "::" and args.tls_cert == Path("/etc/ssl/s.pem")
+    assert args.tls_key == Path("/etc/ssl/s.key") and args.no_mdns
+    assert args.mdns_name == "Ward 3 station"
+    args = parser.parse_args(["serve", "--init", "--renew-cert"])
+    assert args.init and args.renew_cert
+    assert parser.parse_args(["serve", "--tls"]).tls is True
+    assert parser.parse_args(["serve", "--no-tls"]).tls is False
+    with pytest.raises(SystemExit):
+        parser.parse_args(["serve", "--tls", "--no-tls"])
+
+
+def test_serve_init_prints_the_certificate_fingerprint(run: Any, data_dir: Path) -> None:
+    from web import tls
+
+    code, out, _ = run("serve", "--init")
+    assert code == 0
+    info = tls.load_certificate(*tls.default_paths(data_dir))
+    assert f"SHA-256 fingerprint: {info.fingerprint_sha256}" in out
+    assert "created the TLS certificate" in out

@@ -1,0 +1,298 @@
+"""A participant's progress charts: one chart per key metric of each protocol they did, a point
+per session and hand, the norm band where a norm set matches, and reliable changes ringed.
+
+The numbers come from :func:`station.results.participant_results` (what ``station results`` and
+``GET /api/v1/participants/{code}/results`` show): each session's summary metrics, the change
+from the participant's baseline (their first complete session with that metric and hand) with
+the reliable-change flag (:mod:`station.norms`: the 9HPT's 20%, or a clinic's own thresholds in
+``change.toml``), and the matching norm (mean and SD, with its citation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from markupsafe import Markup
+
+from station.errors import StationError
+from station.protocols import PROTOCOLS
+from station.results import participant_results
+from station.store import SessionInfo, Store
+from web import charts
+from web.charts import Band, Point, Series
+
+#: Prefixes the battery summaries put before a trial metric's name (``mean_total_time_s``).
+SUMMARY_PREFIXES: Final = ("", "mean_", "best_")
+#: Charts per protocol when none of its key metrics is in the summaries (unknown protocols).
+FALLBACK_CHARTS: Final = 1
+
+UNIT_TEXT: Final = {
+    "/s": "1/s",
+    "ms/{tap}": "ms per tap",
+    "N2": "N\u00b2",
+    "ms2": "ms\u00b2",
+}
+#: Name endings that repeat the unit (left out of labels, the unit is shown in brackets).
+_UNIT_SUFFIXES: Final = (
+    ("_ms_per_s", "ms/s"),
+    ("_percent_max", "%"),
+    ("_percent", "%"),
+    ("_pct", "%"),
+    ("_ms2", "ms2"),
+    ("_n2", "N2"),
+    ("_ms", "ms"),
+    ("_hz", "Hz"),
+    ("_s", "s"),
+    ("_n", "N"),
+)
+_RATIO_WORDS: Final = ("cv", "ratio", "correlation", "autocorrelation")
+
+
+def unit_label(unit: str, metric: str) -> str:
+    """The unit for an axis label: UCUM ``1`` (dimensionless) says whether it is a count or a
+    ratio; others as written, with superscripts."""
+    if unit in ("1", ""):
+        words = metric.lower().split("_")
+        return "ratio" if any(w in _RATIO_WORDS for w in words) else "count"
+    return UNIT_TEXT.get(unit, unit)
+
+
+def metric_label(name: str, unit: str | None = None) -> str:
+    """``mean_total_time_s`` -> ``mean total time``: an ending that repeats the unit is left out
+    (the unit is shown in brackets); with ``unit`` given, only when it is that unit."""
+    base = name
+    for suffix, suffix_unit in _UNIT_SUFFIXES:
+        if base.endswith(suffix) and len(base) > len(suffix):
+            if unit is not None and unit != suffix_unit:
+                continue
+            base = base[: -len(suffix)]
+            if suffix == "_percent_max":
+                base += "_of_max"
+            break
+    return base.replace("_", " ")
+
+
+def protocol_title(protocol: str) -> str:
+    cls = PROTOCOLS.get(protocol)
+    return cls.title if cls is not None else protocol
+
+
+def key_metric_names(protocol: str, available: list[str]) -> list[str]:
+    """The summary metrics to chart for ``protocol``: its key metrics as summarized (``x``,
+    ``mean_x`` or ``best_x``), in the protocol's order; else the first metric with a value."""
+    cls = PROTOCOLS.get(protocol)
+    chosen: list[str] = []
+    for key in cls.key_metrics if cls is not None else ():
+        for prefix in SUMMARY_PREFIXES:
+            name = prefix + key
+            if name in available and name not in chosen:
+                chosen.append(name)
+                break
+    return chosen or available[:FALLBACK_CHARTS]
+
+
+@dataclass
+class ProgressChart:
+    protocol: str
+    metric: str
+    unit: str
+    svg: Markup
+    citations: list[str] = field(default_factory=list)
+    thresholds: list[str] = field(default_factory=list)
+    points: int = 0
+
+
+@dataclass
+class ProtocolCharts:
+    protocol: str
+    title: str
+    charts: list[ProgressChart]
+
+
+@dataclass
+class Progress:
+    groups: list[ProtocolCharts]
+    norms_loaded: int
+    warning: str | None = None
+
+
+def _rows_without_norms(sessions: list[SessionInfo]) -> list[dict[str, Any]]:
+    """Sessions and their values as ``participant_results`` gives them, without norms or change
+    (used when a norm or threshold file cannot be read)."""
+    return [
+        {
+            "session_id": s.id,
+            "started_utc": s.started_utc.isoformat(),
+            "status": s.status,
+            "backend": s.hardware_backend,
+            "metrics": [
+                {
+                    "protocol": sm.protocol,
+                    "hand": sm.hand,
+                    "metric": sm.metric.name,
+                    "value": sm.metric.value,
+                    "unit": sm.metric.unit,
+                }
+                for sm in s.metrics
+            ],
+        }
+        for s in sessions
+    ]
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def _tip(session: dict[str, Any], row: dict[str, Any], unit: str) -> str:
+    date = str(session["started_utc"])[:16].replace("T", " ")
+    parts = [
+        f"{date} UTC, session {session['session_id']}, {row['hand']} hand: "
+        f"{charts.format_number(float(row['value']))} {unit}"
+    ]
+    if row.get("baseline"):
+        parts.append("baseline")
+    if "change_percent" in row:
+        text = f"{row['change_percent']:+.1f}% vs baseline"
+        if row.get("reliable_change"):
+            text += f" (reliable change: threshold {row.get('threshold_percent', '?')}%)"
+        parts.append(text)
+    if "z" in row:
+        parts.append(f"z {row['z']:+.2f}")
+    if session.get("status") != "complete":
+        parts.append(f"session {session.get('status')}")
+    if session.get("backend") == "sim":
+        parts.append("SIMULATED")
+    return "; ".join(parts)
+
+
+def build_progress(
+    store: Store, code: str, data_dir: Path, sessions: list[SessionInfo]
+) -> Progress:
+    """The progress charts of participant ``code`` (who must exist)."""
+    warning = None
+    try:
+        report = participant_results(store, code, data_dir)
+        rows_by_session = report["sessions"]
+        norms_loaded = int(report.get("norms_loaded", 0))
+    except StationError as exc:  # a clinic's norm or change file with a mistake
+        warning = f"norms and reliable change are not shown: {exc}"
+        rows_by_session = _rows_without_norms(sessions)
+        norms_loaded = 0
+    # metric names per protocol, in order of first appearance
+    names: dict[str, list[str]] = {}
+    for s in rows_by_session:
+        for r in s["metrics"]:
+            listed = names.setdefault(r["protocol"], [])
+            if r["metric"] not in listed and _finite(r.get("value")):
+                listed.append(r["metric"])
+    groups: list[ProtocolCharts] = []
+    for protocol, available in names.items():
+        group = ProtocolCharts(protocol, protocol_title(protocol), [])
+        for metric in key_metric_names(protocol, available):
+            group.charts.append(_chart(code, protocol, metric, rows_by_session))
+        if group.charts:
+            groups.append(group)
+    return Progress(groups, norms_loaded, warning)
+
+
+def _x(session: dict[str, Any]) -> float:
+    return datetime.fromisoformat(str(session["started_utc"]).replace("Z", "+00:00")).timestamp()
+
+
+def _chart(
+    code: str, protocol: str, metric: str, rows_by_session: list[dict[str, Any]]
+) -> ProgressChart:
+    points: dict[str, list[Point]] = {}
+    norm_pts: dict[str, list[tuple[float, float, float, float]]] = {}
+    citations: list[str] = []
+    thresholds: list[str] = []
+    unit = ""
+    missing = 0
+    for s in rows_by_session:
+        for r in s["metrics"]:
+            if r["protocol"] != protocol or r["metric"] != metric:
+                continue
+            unit = unit or str(r.get("unit") or "")
+            hand = str(r.get("hand") or "")
+            if not _finite(r.get("value")):
+                missing += 1
+                continue
+            x = _x(s)
+            points.setdefault(hand, []).append(
+                Point(
+                    x,
+                    float(r["value"]),
+                    _tip(s, r, unit_label(unit, metric)),
+                    flagged=bool(r.get("reliable_change")),
+                    data={"session": str(s["session_id"]), "hand": hand},
+                )
+            )
+            norm = r.get("norm")
+            if isinstance(norm, dict) and _finite(norm.get("mean")) and _finite(norm.get("sd")):
+                mean, sd = float(norm["mean"]), float(norm["sd"])
+                norm_pts.setdefault(hand, []).append((x, mean - sd, mean + sd, mean))
+                cite = str(norm.get("citation") or "")
+                if cite and cite not in citations:
+                    citations.append(cite)
+            source = r.get("threshold_source")
+            if source and "threshold_percent" in r:
+                text = f"{r['threshold_percent']:g}% ({source})"
+                if text not in thresholds:
+                    thresholds.append(text)
+    series = []
+    order = list(charts.HAND_STYLES)
+    for hand in sorted(points, key=lambda h: (order.index(h) if h in order else len(order), h)):
+        st = charts.hand_style(hand)
+        series.append(Series(hand or "none", st.label, points[hand], st.colour, st.marker))
+    bands = []
+    for hand, pts in norm_pts.items():
+        st = charts.hand_style(hand)
+        xs, lows, highs, mids = zip(*pts, strict=True)
+        bands.append(
+            Band(
+                f"norm-{hand}",
+                f"norm mean \u00b1 1 SD ({st.label})",
+                list(xs),
+                list(lows),
+                list(highs),
+                st.colour,
+                list(mids),
+            )
+        )
+    label = metric_label(metric, unit)
+    unit_text = unit_label(unit, metric)
+    title = f"{protocol_title(protocol)}: {label}"
+    n = sum(len(p) for p in points.values())
+    summary = "; ".join(
+        f"{charts.hand_style(h).label}: {len(p)} session(s), "
+        + ", ".join(f"{charts.format_number(q.y)}" for q in sorted(p, key=lambda q: q.x))
+        + f" {unit_text}"
+        for h, p in points.items()
+    )
+    flagged = sum(1 for p in points.values() for q in p if q.flagged)
+    desc = (
+        f"{label} ({unit_text}) of participant {code} over time, one point per session and hand. "
+        f"{summary or 'No values.'}"
+        + (f" {flagged} reliable change(s) vs baseline ringed." if flagged else "")
+        + (f" Norm band from: {'; '.join(citations)}." if citations else "")
+        + (f" {missing} session value(s) missing." if missing else "")
+    )
+    svg = charts.scatter_chart(
+        chart_id=f"progress-{protocol}-{metric}",
+        kind="progress",
+        title=title,
+        desc=desc,
+        x_label="session date (UTC)",
+        y_label=f"{label} ({unit_text})",
+        series=series,
+        bands=bands,
+        x_dates=True,
+        flag_label="reliable change vs baseline",
+        attrs={"protocol": protocol, "metric": metric, "points": str(n)},
+    )
+    return ProgressChart(protocol, metric, unit, svg, citations, thresholds, n)
