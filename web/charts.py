@@ -77,6 +77,16 @@ def hand_style(hand: str) -> Style:
     return HAND_STYLES.get(hand, Style(MUTED, "diamond", f"{hand or 'no'} hand"))
 
 
+def rank(value: str, order: Sequence[str]) -> tuple[int, str]:
+    """A sort key: ``value``'s place in ``order``; values not in it come after, by name."""
+    return (order.index(value) if value in order else len(order), value)
+
+
+def hand_key(hand: str) -> tuple[int, str]:
+    """Sort key of hands: right, left, both, then any other by name."""
+    return rank(hand, tuple(HAND_STYLES))
+
+
 # -- data given to the charts ---------------------------------------------------------------------
 
 
@@ -97,6 +107,8 @@ class Series:
     colour: str
     marker: str = "circle"
     line: bool = True  #: join the points in x order
+    filled: bool = True  #: open markers (white inside) when False
+    dashed: bool = False  #: the joining line dashed
 
 
 @dataclass(frozen=True)
@@ -200,6 +212,28 @@ def _finite(values: Iterable[float]) -> list[float]:
     return [float(v) for v in values if v is not None and math.isfinite(float(v))]
 
 
+def _points(pairs: Iterable[tuple[float, float]]) -> str:
+    """An SVG ``points`` attribute value from (x, y) pairs in drawing units."""
+    return " ".join(f"{_f(x)},{_f(y)}" for x, y in pairs)
+
+
+def _line(x1: float, y1: float, x2: float, y2: float, stroke: str, cls: str = "") -> str:
+    """A ``<line>`` (``stroke`` is one of this module's colours, not user text)."""
+    head = f'<line class="{cls}"' if cls else "<line"
+    return f'{head} x1="{_f(x1)}" y1="{_f(y1)}" x2="{_f(x2)}" y2="{_f(y2)}" stroke="{stroke}"/>'
+
+
+def _text(
+    x: float, y: float, text: str, cls: str, anchor: str, extra: str = "", fill: str = INK
+) -> str:
+    """A ``<text>`` of class ``cls`` at (x, y), its content escaped; ``extra`` attributes."""
+    more = f" {extra}" if extra else ""
+    return (
+        f'<text class="{cls}" x="{_f(x)}" y="{_f(y)}" text-anchor="{anchor}" fill="{fill}"{more}>'
+        f"{esc(text)}</text>"
+    )
+
+
 def format_number(v: float, step: float | None = None) -> str:
     """A tick or value label: as many decimals as the tick step (or 3 significant digits) need."""
     if not math.isfinite(v):
@@ -224,6 +258,12 @@ def nice_step(span: float, target: int = 5) -> float:
         if raw <= m * power * (1 + 1e-9):
             return m * power
     return 10.0 * power
+
+
+def tick_labels(ticks: Sequence[float]) -> list[str]:
+    """Labels of evenly spaced ticks, with as many decimals as their step needs."""
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else None
+    return [format_number(t, step) for t in ticks]
 
 
 def nice_ticks(lo: float, hi: float, target: int = 5) -> tuple[list[float], float, float]:
@@ -451,58 +491,74 @@ class _Canvas:
     def x_axis(self, ticks: Sequence[float], labels: Sequence[str], sx: _Scale, label: str) -> None:
         b = self.body
         b.append('<g class="axis x-axis" font-size="12">')
-        b.append(
-            f'<line x1="{_f(self.left)}" y1="{_f(self.bottom)}" x2="{_f(self.right)}" '
-            f'y2="{_f(self.bottom)}" stroke="{INK}"/>'
-        )
+        b.append(_line(self.left, self.bottom, self.right, self.bottom, INK))
         for t, text in zip(ticks, labels, strict=True):
             x = sx(t)
             b.append(
-                f'<line class="grid" x1="{_f(x)}" y1="{_f(self.top)}" x2="{_f(x)}" '
-                f'y2="{_f(self.bottom)}" stroke="{GRID}"/>'
-                f'<line x1="{_f(x)}" y1="{_f(self.bottom)}" x2="{_f(x)}" '
-                f'y2="{_f(self.bottom + 5)}" stroke="{INK}"/>'
-                f'<text class="tick" x="{_f(x)}" y="{_f(self.bottom + 18)}" text-anchor="middle" '
-                f'fill="{INK}">{esc(text)}</text>'
+                _line(x, self.top, x, self.bottom, GRID, "grid")
+                + _line(x, self.bottom, x, self.bottom + 5, INK)
+                + _text(x, self.bottom + 18, text, "tick", "middle")
             )
-        b.append(
-            f'<text class="axis-label" x="{_f((self.left + self.right) / 2)}" '
-            f'y="{_f(self.bottom + 38)}" text-anchor="middle" fill="{INK}" font-size="13">'
-            f"{esc(label)}</text></g>"
-        )
+        mid = (self.left + self.right) / 2
+        b.append(_text(mid, self.bottom + 38, label, "axis-label", "middle", 'font-size="13"'))
+        b.append("</g>")
 
     def y_axis(self, ticks: Sequence[float], labels: Sequence[str], sy: _Scale, label: str) -> None:
         b = self.body
         b.append('<g class="axis y-axis" font-size="12">')
-        b.append(
-            f'<line x1="{_f(self.left)}" y1="{_f(self.top)}" x2="{_f(self.left)}" '
-            f'y2="{_f(self.bottom)}" stroke="{INK}"/>'
-        )
+        b.append(_line(self.left, self.top, self.left, self.bottom, INK))
         for t, text in zip(ticks, labels, strict=True):
             y = sy(t)
             b.append(
-                f'<line class="grid" x1="{_f(self.left)}" y1="{_f(y)}" x2="{_f(self.right)}" '
-                f'y2="{_f(y)}" stroke="{GRID}"/>'
-                f'<line x1="{_f(self.left - 5)}" y1="{_f(y)}" x2="{_f(self.left)}" y2="{_f(y)}" '
-                f'stroke="{INK}"/>'
-                f'<text class="tick" x="{_f(self.left - 8)}" y="{_f(y + 4)}" text-anchor="end" '
-                f'fill="{INK}">{esc(text)}</text>'
+                _line(self.left, y, self.right, y, GRID, "grid")
+                + _line(self.left - 5, y, self.left, y, INK)
+                + _text(self.left - 8, y + 4, text, "tick", "end")
             )
         if label:
             cy = (self.top + self.bottom) / 2
-            b.append(
-                f'<text class="axis-label" x="14" y="{_f(cy)}" text-anchor="middle" '
-                f'transform="rotate(-90 14 {_f(cy)})" fill="{INK}" font-size="13">'
-                f"{esc(label)}</text>"
-            )
+            turn = f'transform="rotate(-90 14 {_f(cy)})" font-size="13"'
+            b.append(_text(14, cy, label, "axis-label", "middle", turn))
         b.append("</g>")
 
     def note(self, text: str) -> None:
-        self.body.append(
-            f'<text class="empty" x="{_f((self.left + self.right) / 2)}" '
-            f'y="{_f((self.top + self.bottom) / 2)}" text-anchor="middle" fill="{MUTED}" '
-            f'font-size="13">{esc(text)}</text>'
-        )
+        mid_x, mid_y = (self.left + self.right) / 2, (self.top + self.bottom) / 2
+        self.body.append(_text(mid_x, mid_y, text, "empty", "middle", 'font-size="13"', MUTED))
+
+    def empty(self, x_label: str, y_label: str | None, text: str) -> Markup:
+        """The finished chart when there is nothing to draw: bare axes and ``text``."""
+        self.x_axis([], [], _Scale(0, 1, self.left, self.right), x_label)
+        if y_label is not None:
+            self.y_axis([], [], _Scale(0, 1, self.bottom, self.top), y_label)
+        self.note(text)
+        return self.render()
+
+    def numeric_axes(
+        self,
+        x_ticks: Sequence[float],
+        sx: _Scale,
+        x_label: str,
+        y_ticks: Sequence[float] | None = None,
+        sy: _Scale | None = None,
+        y_label: str = "",
+    ) -> None:
+        """Axes with numeric tick labels (the y axis only when its ticks are given)."""
+        self.x_axis(x_ticks, tick_labels(x_ticks), sx, x_label)
+        if y_ticks is not None and sy is not None:
+            self.y_axis(y_ticks, tick_labels(y_ticks), sy, y_label)
+
+    def vlines(
+        self, lines: Sequence[VLine], styles: Mapping[str, MarkStyle], sx: _Scale, width: float
+    ) -> None:
+        """Vertical dashed lines across the plot (cues), each with its tooltip."""
+        for v in lines:
+            st = styles.get(v.kind, MarkStyle("line", MUTED, v.kind))
+            x = sx(v.x)
+            self.body.append(
+                f'<line class="vline" data-kind="{esc(v.kind)}" x1="{_f(x)}" y1="{_f(self.top)}" '
+                f'x2="{_f(x)}" y2="{_f(self.bottom)}" stroke="{esc(st.colour)}" '
+                f'stroke-width="{width:g}" stroke-dasharray="5 3">'
+                f"<title>{esc(v.label or st.label)}</title></line>"
+            )
 
     def render(self) -> Markup:
         cid = self.chart_id
@@ -548,6 +604,23 @@ def _line_symbol(colour: str, dashed: bool = False, width: float = 2) -> str:
     )
 
 
+def _series_symbol(s: Series) -> str:
+    """A series' legend symbol: its marker, on a short dashed line when its line is dashed."""
+    line = _line_symbol(s.colour, dashed=True, width=1.5) if s.dashed and s.line else ""
+    return line + legend_symbol(s.marker, s.colour, s.filled)
+
+
+def _line_legend(
+    lines: Sequence[VLine], styles: Mapping[str, MarkStyle], width: float
+) -> list[tuple[str, str]]:
+    """Legend items of the kinds of vertical line drawn (dashed, as drawn)."""
+    out = []
+    for k in dict.fromkeys(v.kind for v in lines):
+        st = styles.get(k, MarkStyle("line", MUTED, k))
+        out.append((_line_symbol(st.colour, dashed=True, width=width), st.label))
+    return out
+
+
 # -- scatter (progress over time, values per stimulus) -------------------------------------------
 
 
@@ -564,6 +637,7 @@ def scatter_chart(
     off_scale: Sequence[OffScale] = (),
     x_dates: bool = False,
     x_integer: bool = False,
+    y_range: tuple[float, float] | None = None,
     flag_label: str = "",
     attrs: Mapping[str, str] | None = None,
     empty_text: str = "no values to draw",
@@ -571,11 +645,10 @@ def scatter_chart(
     """Points per series (joined in x order), shaded bands, flagged points ringed.
 
     ``x_dates``: x values are POSIX seconds, labelled as UTC dates. ``x_integer``: x ticks at
-    whole numbers only (e.g. stimulus numbers).
+    whole numbers only (e.g. stimulus numbers). ``y_range``: a fixed y axis (e.g. a 0-10 rating
+    scale) instead of one fitted to the values.
     """
-    legend: list[tuple[str, str]] = [
-        (legend_symbol(s.marker, s.colour), s.label) for s in series if s.points
-    ]
+    legend: list[tuple[str, str]] = [(_series_symbol(s), s.label) for s in series if s.points]
     legend += [(_band_symbol(b.colour), b.label) for b in bands if len(b.xs)]
     flagged = any(p.flagged for s in series for p in s.points)
     if flagged and flag_label:
@@ -599,111 +672,108 @@ def scatter_chart(
         xs += _finite(b.xs)
         ys += _finite(b.lows) + _finite(b.highs)
     if not xs:
-        c.x_axis([], [], _Scale(0, 1, c.left, c.right), x_label)
-        c.y_axis([], [], _Scale(0, 1, c.bottom, c.top), y_label)
-        c.note(empty_text)
-        return c.render()
-    if x_dates:
-        x_ticks, x_labels, x0, x1 = date_ticks(min(xs), max(xs))
-    else:
-        lo, hi = min(xs), max(xs)
-        if x_integer:
-            lo, hi = math.floor(lo) - 0.5, math.ceil(hi) + 0.5
-            step = max(1.0, math.ceil(nice_step(hi - lo, 8)))
-            x_ticks = [float(v) for v in range(math.ceil(lo), math.floor(hi) + 1) if v % step == 0]
-            x0, x1 = lo, hi
-        else:
-            x_ticks, x0, x1 = nice_ticks(lo, hi, 6)
-        x_labels = [
-            format_number(t, x_ticks[1] - x_ticks[0] if len(x_ticks) > 1 else None) for t in x_ticks
-        ]
-    if ys:
+        return c.empty(x_label, y_label, empty_text)
+    x_ticks, x_labels, x0, x1 = _scatter_x_ticks(min(xs), max(xs), x_dates, x_integer)
+    if y_range is not None:
+        y_ticks, y0, y1 = nice_ticks(*y_range, 5)
+    elif ys:
         pad = (max(ys) - min(ys)) * 0.06  # no point on the frame
         y_ticks, y0, y1 = nice_ticks(min(ys) - pad, max(ys) + pad, 5)
     else:
         y_ticks, y0, y1 = [0.0, 1.0], 0.0, 1.0
     sx = _Scale(x0, x1, c.left + 8, c.right - 8)
     sy = _Scale(y0, y1, c.bottom, c.top)
-    y_step = y_ticks[1] - y_ticks[0] if len(y_ticks) > 1 else None
     c.x_axis(x_ticks, x_labels, sx, x_label)
-    c.y_axis(y_ticks, [format_number(t, y_step) for t in y_ticks], sy, y_label)
-    b = c.body
+    c.y_axis(y_ticks, tick_labels(y_ticks), sy, y_label)
     for band in bands:
-        pts = sorted(
-            (x, lo, hi, mid)
-            for x, lo, hi, mid in zip(
-                band.xs,
-                band.lows,
-                band.highs,
-                band.mids if band.mids is not None else [math.nan] * len(band.xs),
-                strict=True,
-            )
-            if math.isfinite(x) and math.isfinite(lo) and math.isfinite(hi)
-        )
-        if not pts:
-            continue
-        if len(pts) == 1:
-            pts = [pts[0], pts[0]]
-        offsets = [0.0] * len(pts)
-        if sx(pts[-1][0]) - sx(pts[0][0]) < 20:  # one date, or dates close together: widen
-            offsets[0], offsets[-1] = -10.0, 10.0
-        upper = [
-            f"{_f(sx(x) + o)},{_f(sy(hi))}"
-            for (x, _lo, hi, _m), o in zip(pts, offsets, strict=True)
-        ]
-        lower = [
-            f"{_f(sx(x) + o)},{_f(sy(lo))}"
-            for (x, lo, _hi, _m), o in zip(pts, offsets, strict=True)
-        ]
-        b.append(
-            f'<g class="band" data-series="{esc(band.key)}"><polygon points="{" ".join(upper + lower[::-1])}" '
-            f'fill="{esc(band.colour)}" fill-opacity="0.15" stroke="{esc(band.colour)}" '
-            f'stroke-opacity="0.6" stroke-dasharray="3 2"><title>{esc(band.label)}</title></polygon>'
-        )
-        mids = [
-            (sx(x) + o, sy(m))
-            for (x, _l, _h, m), o in zip(pts, offsets, strict=True)
-            if math.isfinite(m)
-        ]
-        if len(mids) >= 2:
-            b.append(
-                f'<polyline class="band-mid" points="{" ".join(f"{_f(x)},{_f(y)}" for x, y in mids)}" '
-                f'fill="none" stroke="{esc(band.colour)}" stroke-opacity="0.7" stroke-dasharray="6 3"/>'
-            )
-        b.append("</g>")
+        _scatter_band(c.body, band, sx, sy)
     for s in series:
-        pts = sorted(
-            (p for p in s.points if math.isfinite(p.x) and math.isfinite(p.y)), key=lambda p: p.x
-        )
-        if not pts:
-            continue
-        b.append(f'<g class="series" data-series="{esc(s.key)}">')
-        if s.line and len(pts) >= 2:
-            b.append(
-                f'<polyline class="series-line" points="{" ".join(f"{_f(sx(p.x))},{_f(sy(p.y))}" for p in pts)}" '
-                f'fill="none" stroke="{esc(s.colour)}" stroke-width="1.5" stroke-opacity="0.8"/>'
-            )
-        for p in pts:
-            px, py = sx(p.x), sy(p.y)
-            if p.flagged:
-                b.append(
-                    f'<circle class="flag-ring" cx="{_f(px)}" cy="{_f(py)}" r="10" fill="none" '
-                    f'stroke="{INK}" stroke-width="2"/>'
-                )
-            attrs_p = (
-                f'class="point{" flagged" if p.flagged else ""}" data-series="{esc(s.key)}" '
-                f'data-x="{esc(repr(float(p.x)))}" data-y="{esc(repr(float(p.y)))}"'
-                f"{_data_attrs(p.data, reserved=('series', 'x', 'y'))} {_paint(s.colour, True, s.marker)}"
-            )
-            b.append(_element(s.marker, px, py, 5, attrs_p, p.tip))
-        b.append("</g>")
+        _scatter_series(c.body, s, sx, sy)
     if off_scale:
-        b.append('<g class="off-scale-marks">')
+        c.body.append('<g class="off-scale-marks">')
         for o in off_scale:
             attrs_o = f'class="off-scale" data-kind="{esc(o.kind)}" {_paint(MUTED, shape="cross")}'
-            b.append(_element("cross", sx(o.x), c.bottom - 8, 5, attrs_o, o.tip))
-        b.append("</g>")
+            c.body.append(_element("cross", sx(o.x), c.bottom - 8, 5, attrs_o, o.tip))
+        c.body.append("</g>")
     return c.render()
+
+
+def _scatter_x_ticks(
+    lo: float, hi: float, x_dates: bool, x_integer: bool
+) -> tuple[list[float], list[str], float, float]:
+    """(ticks, labels, domain start, domain end) of a scatter chart's x axis."""
+    if x_dates:
+        return date_ticks(lo, hi)
+    if x_integer:
+        lo, hi = math.floor(lo) - 0.5, math.ceil(hi) + 0.5
+        step = max(1.0, math.ceil(nice_step(hi - lo, 8)))
+        ticks = [float(v) for v in range(math.ceil(lo), math.floor(hi) + 1) if v % step == 0]
+    else:
+        ticks, lo, hi = nice_ticks(lo, hi, 6)
+    return ticks, tick_labels(ticks), lo, hi
+
+
+def _scatter_band(b: list[str], band: Band, sx: _Scale, sy: _Scale) -> None:
+    """A band as a shaded polygon, with its middle line when it has one."""
+    mids_in = band.mids if band.mids is not None else [math.nan] * len(band.xs)
+    pts = sorted(
+        (x, lo, hi, mid)
+        for x, lo, hi, mid in zip(band.xs, band.lows, band.highs, mids_in, strict=True)
+        if math.isfinite(x) and math.isfinite(lo) and math.isfinite(hi)
+    )
+    if not pts:
+        return
+    if len(pts) == 1:
+        pts = [pts[0], pts[0]]
+    offsets = [0.0] * len(pts)
+    if sx(pts[-1][0]) - sx(pts[0][0]) < 20:  # one date, or dates close together: widen
+        offsets[0], offsets[-1] = -10.0, 10.0
+    at = [sx(x) + o for (x, _lo, _hi, _m), o in zip(pts, offsets, strict=True)]
+    upper = [(x, sy(hi)) for x, (_x, _lo, hi, _m) in zip(at, pts, strict=True)]
+    lower = [(x, sy(lo)) for x, (_x, lo, _hi, _m) in zip(at, pts, strict=True)]
+    b.append(
+        f'<g class="band" data-series="{esc(band.key)}"><polygon points="{_points(upper + lower[::-1])}" '
+        f'fill="{esc(band.colour)}" fill-opacity="0.15" stroke="{esc(band.colour)}" '
+        f'stroke-opacity="0.6" stroke-dasharray="3 2"><title>{esc(band.label)}</title></polygon>'
+    )
+    mids = [(x, sy(m)) for x, (_x, _l, _h, m) in zip(at, pts, strict=True) if math.isfinite(m)]
+    if len(mids) >= 2:
+        b.append(
+            f'<polyline class="band-mid" points="{_points(mids)}" fill="none" '
+            f'stroke="{esc(band.colour)}" stroke-opacity="0.7" stroke-dasharray="6 3"/>'
+        )
+    b.append("</g>")
+
+
+def _scatter_series(b: list[str], s: Series, sx: _Scale, sy: _Scale) -> None:
+    """A series' points (flagged ones ringed), joined by a line in x order."""
+    pts = sorted(
+        (p for p in s.points if math.isfinite(p.x) and math.isfinite(p.y)), key=lambda p: p.x
+    )
+    if not pts:
+        return
+    b.append(f'<g class="series" data-series="{esc(s.key)}">')
+    if s.line and len(pts) >= 2:
+        dash = ' stroke-dasharray="6 4"' if s.dashed else ""
+        b.append(
+            f'<polyline class="series-line" points="{_points((sx(p.x), sy(p.y)) for p in pts)}" '
+            f'fill="none" stroke="{esc(s.colour)}" stroke-width="1.5" stroke-opacity="0.8"{dash}/>'
+        )
+    for p in pts:
+        px, py = sx(p.x), sy(p.y)
+        if p.flagged:
+            b.append(
+                f'<circle class="flag-ring" cx="{_f(px)}" cy="{_f(py)}" r="10" fill="none" '
+                f'stroke="{INK}" stroke-width="2"/>'
+            )
+        attrs_p = (
+            f'class="point{" flagged" if p.flagged else ""}" data-series="{esc(s.key)}" '
+            f'data-x="{esc(repr(float(p.x)))}" data-y="{esc(repr(float(p.y)))}"'
+            f"{_data_attrs(p.data, reserved=('series', 'x', 'y'))} "
+            f"{_paint(s.colour, s.filled, s.marker)}"
+        )
+        b.append(_element(s.marker, px, py, 5, attrs_p, p.tip))
+    b.append("</g>")
 
 
 # -- rows of events over time (pegboard timeline, tap raster) ------------------------------------
@@ -745,9 +815,7 @@ def rows_chart(
                 sst.label,
             )
         )
-    for k in dict.fromkeys(v.kind for v in lines):
-        st = line_styles.get(k, MarkStyle("line", MUTED, k))
-        used.append((_line_symbol(st.colour, dashed=True), st.label))
+    used += _line_legend(lines, line_styles, 2)
     row_h = 24.0
     label_w = min(140.0, max(60.0, 12 + max((len(r) for r in rows), default=4) * 6.4))
     c = _Canvas(
@@ -765,15 +833,12 @@ def rows_chart(
     if x_range is not None:
         xs += list(x_range)
     if not xs or not rows:
-        c.x_axis([], [], _Scale(0, 1, c.left, c.right), x_label)
-        c.note("no events recorded")
-        return c.render()
+        return c.empty(x_label, None, "no events recorded")
     lo, hi = x_range if x_range is not None else (min(xs), max(xs))
     lo, hi = min(lo, min(xs)), max(hi, max(xs))
     x_ticks, x0, x1 = nice_ticks(lo, hi, 8)
     sx = _Scale(x0, x1, c.left + 4, c.right - 4)
-    step = x_ticks[1] - x_ticks[0] if len(x_ticks) > 1 else None
-    c.x_axis(x_ticks, [format_number(t, step) for t in x_ticks], sx, x_label)
+    c.numeric_axes(x_ticks, sx, x_label)
     b = c.body
 
     def row_y(i: int) -> float:
@@ -783,10 +848,8 @@ def rows_chart(
     for i, name in enumerate(rows):
         y = row_y(i)
         b.append(
-            f'<line class="row-line" x1="{_f(c.left)}" y1="{_f(y)}" x2="{_f(c.right)}" y2="{_f(y)}" '
-            f'stroke="{GRID}"/>'
-            f'<text class="row-label" x="{_f(c.left - 8)}" y="{_f(y + 4)}" text-anchor="end" '
-            f'fill="{INK}">{esc(name[:22])}</text>'
+            _line(c.left, y, c.right, y, GRID, "row-line")
+            + _text(c.left - 8, y + 4, name[:22], "row-label", "end")
         )
     b.append("</g>")
     b.append(f'<g class="spans" {c.clip_attr()}>')
@@ -802,14 +865,7 @@ def rows_chart(
         tip = f"<title>{esc(s.tip)}</title>" if s.tip else ""
         b.append(f"<rect {attrs_s}>{tip}</rect>")
     b.append("</g>")
-    for v in lines:
-        st = line_styles.get(v.kind, MarkStyle("line", MUTED, v.kind))
-        x = sx(v.x)
-        b.append(
-            f'<line class="vline" data-kind="{esc(v.kind)}" x1="{_f(x)}" y1="{_f(c.top)}" '
-            f'x2="{_f(x)}" y2="{_f(c.bottom)}" stroke="{esc(st.colour)}" stroke-width="1.5" '
-            f'stroke-dasharray="5 3"><title>{esc(v.label or st.label)}</title></line>'
-        )
+    c.vlines(lines, line_styles, sx, 1.5)
     b.append('<g class="marks">')
     # open markers first, so a filled one at the same place stays visible
     order = sorted(marks, key=lambda m: styles.get(m.kind, MarkStyle("", "", "")).filled)
@@ -831,6 +887,13 @@ def rows_chart(
 
 
 # -- traces (force against target) --------------------------------------------------------------
+
+
+def _finite_xy(t: Trace) -> tuple[np.ndarray, np.ndarray]:
+    """A trace's points where both coordinates are finite."""
+    xa, ya = np.asarray(t.xs, dtype=np.float64), np.asarray(t.ys, dtype=np.float64)
+    ok = np.isfinite(xa) & np.isfinite(ya)
+    return xa[ok], ya[ok]
 
 
 def trace_chart(
@@ -860,9 +923,7 @@ def trace_chart(
         (f'<rect x="0" y="-6" width="16" height="12" fill="{MUTED}" fill-opacity="0.12"/>', w.label)
         for w in {w.label: w for w in windows}.values()
     ]
-    for k in dict.fromkeys(v.kind for v in lines):
-        st = line_styles.get(k, MarkStyle("line", MUTED, k))
-        legend.append((_line_symbol(st.colour, dashed=True, width=1.5), st.label))
+    legend += _line_legend(lines, line_styles, 1.5)
     c = _Canvas(
         chart_id=chart_id,
         kind=kind,
@@ -875,31 +936,24 @@ def trace_chart(
     xs: list[float] = []
     ys: list[float] = []
     for t in (*traces, *targets):
-        xa, ya = np.asarray(t.xs, dtype=np.float64), np.asarray(t.ys, dtype=np.float64)
-        ok = np.isfinite(xa) & np.isfinite(ya)
-        if ok.any():
-            xs += [float(xa[ok].min()), float(xa[ok].max())]
-            ys += [float(ya[ok].min()), float(ya[ok].max())]
+        xa, ya = _finite_xy(t)
+        if xa.size:
+            xs += [float(xa.min()), float(xa.max())]
+            ys += [float(ya.min()), float(ya.max())]
     for band in bands:
         xs += _finite(band.xs)
         ys += _finite(band.lows) + _finite(band.highs)
     xs += _finite(w.x0 for w in windows) + _finite(w.x1 for w in windows)
     xs += _finite(v.x for v in lines)
     if not xs or not ys:
-        c.x_axis([], [], _Scale(0, 1, c.left, c.right), x_label)
-        c.y_axis([], [], _Scale(0, 1, c.bottom, c.top), y_label)
-        c.note("no samples recorded")
-        return c.render()
+        return c.empty(x_label, y_label, "no samples recorded")
     if y_floor is not None:
         ys.append(y_floor)
     x_ticks, x0, x1 = nice_ticks(min(xs), max(xs), 8)
     y_ticks, y0, y1 = nice_ticks(min(ys), max(ys), 5)
     sx = _Scale(x0, x1, c.left, c.right)
     sy = _Scale(y0, y1, c.bottom, c.top)
-    xs_step = x_ticks[1] - x_ticks[0] if len(x_ticks) > 1 else None
-    ys_step = y_ticks[1] - y_ticks[0] if len(y_ticks) > 1 else None
-    c.x_axis(x_ticks, [format_number(t, xs_step) for t in x_ticks], sx, x_label)
-    c.y_axis(y_ticks, [format_number(t, ys_step) for t in y_ticks], sy, y_label)
+    c.numeric_axes(x_ticks, sx, x_label, y_ticks, sy, y_label)
     b = c.body
     for w in windows:
         xa, xb = sx(w.x0), sx(w.x1)
@@ -910,24 +964,20 @@ def trace_chart(
         )
     b.append(f'<g class="plot" {c.clip_attr()}>')
     for band in bands:
-        up = [f"{_f(sx(x))},{_f(sy(h))}" for x, h in zip(band.xs, band.highs, strict=True)]
-        dn = [f"{_f(sx(x))},{_f(sy(lo))}" for x, lo in zip(band.xs, band.lows, strict=True)]
+        up = [(sx(x), sy(h)) for x, h in zip(band.xs, band.highs, strict=True)]
+        dn = [(sx(x), sy(lo)) for x, lo in zip(band.xs, band.lows, strict=True)]
         if len(up) >= 2:
             b.append(
-                f'<polygon class="band" data-series="{esc(band.key)}" points="{" ".join(up + dn[::-1])}" '
+                f'<polygon class="band" data-series="{esc(band.key)}" points="{_points(up + dn[::-1])}" '
                 f'fill="{esc(band.colour)}" fill-opacity="0.15" stroke="none">'
                 f"<title>{esc(band.label)}</title></polygon>"
             )
     for cls, group in (("trace", traces), ("target", targets)):
         for t in group:
-            xa, ya = np.asarray(t.xs, dtype=np.float64), np.asarray(t.ys, dtype=np.float64)
-            ok = np.isfinite(xa) & np.isfinite(ya)
-            xa, ya = xa[ok], ya[ok]
+            xa, ya = _finite_xy(t)
             if xa.size == 0:
                 continue
-            pts = " ".join(
-                f"{_f(sx(x))},{_f(sy(y))}" for x, y in zip(xa.tolist(), ya.tolist(), strict=True)
-            )
+            pts = _points((sx(x), sy(y)) for x, y in zip(xa.tolist(), ya.tolist(), strict=True))
             dash = ' stroke-dasharray="7 4"' if (t.dashed or cls == "target") else ""
             width = "2.5" if cls == "target" else "1.3"
             b.append(
@@ -936,12 +986,5 @@ def trace_chart(
                 f'{dash} stroke-linejoin="round"><title>{esc(t.label)}</title></polyline>'
             )
     b.append("</g>")
-    for v in lines:
-        st = line_styles.get(v.kind, MarkStyle("line", MUTED, v.kind))
-        x = sx(v.x)
-        b.append(
-            f'<line class="vline" data-kind="{esc(v.kind)}" x1="{_f(x)}" y1="{_f(c.top)}" '
-            f'x2="{_f(x)}" y2="{_f(c.bottom)}" stroke="{esc(st.colour)}" stroke-width="1.2" '
-            f'stroke-dasharray="5 3"><title>{esc(v.label or st.label)}</title></line>'
-        )
+    c.vlines(lines, line_styles, sx, 1.2)
     return c.render()

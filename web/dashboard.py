@@ -1,5 +1,9 @@
 """The pages clinicians see: the participant list (search, pages), a participant's progress
 charts and sessions, a session's trials with their raw data drawn, and the station's status.
+What self-guided mode records is shown with them: on a participant's page their pain and
+fatigue ratings over time (:func:`web.progress.build_symptoms`), their assignments and whether a
+self-guided PIN is set or locked (never the PIN or its hash); on a session's page its ratings
+and the notes added to it and its trials, with author and time.
 
 Every page needs a signed-in user; every page showing participant data writes the audit log
 first, with the same actions as the API (``participants.list``, ``participant.view``,
@@ -24,15 +28,26 @@ from station import __version__
 from station.errors import StationError
 from station.protocols import PROTOCOLS
 from station.records import Metric
+from station.reports.common import RATING_SCALE_TEXT, rating_when_text
 from station.selftest import LAST_REPORT_FILENAME, load_last_report
-from station.store import SessionInfo, Store, StoreError, TrialInfo
+from station.store import (
+    Rating,
+    SelfGuidedAccess,
+    SessionInfo,
+    SessionNote,
+    Store,
+    StoreError,
+    TrialInfo,
+)
 from station.store import schema as sc
 from station.store.store import CODE_PATTERN, DB_FILENAME
+from station.ui.selfguided import DEFAULT_PAIN_STOP_AT
 from web.api import MAX_SEARCH, count_participants
 from web.auth import login_required
+from web.charts import hand_key
 from web.errors import ApiError
 from web.params import MAX_ID, check_query, query_int, query_text
-from web.progress import build_progress, metric_label, protocol_title, unit_label
+from web.progress import build_progress, build_symptoms, metric_label, protocol_title, unit_label
 from web.state import audit, get_store, state
 from web.trial_plots import TrialPlot, summary_flags, trial_plot
 
@@ -86,6 +101,29 @@ def _metric_label_filter(m: Metric) -> str:
 @bp.app_template_filter("protocol_title")
 def _protocol_title_filter(name: str) -> str:
     return protocol_title(name)
+
+
+@bp.app_template_filter("rating_when")
+def _rating_when_filter(r: Rating) -> str:
+    return rating_when_text(r)
+
+
+def pin_status(access: SelfGuidedAccess, now: datetime) -> tuple[str, bool]:
+    """A participant's self-guided sign-in in words, and whether it needs a clinician's eye
+    (blocked or locked)."""
+    if not access.has_pin:
+        return "no PIN set: the participant cannot sign in on their own", False
+    if access.blocked:
+        return (
+            f"blocked after {access.failures} wrong PINs in a row: a clinician sets a new PIN "
+            "on the station",
+            True,
+        )
+    until = access.locked_until_utc
+    if until is not None and until.replace(tzinfo=until.tzinfo or UTC) > now:
+        return f"locked until {utc_text(until)} (too many wrong PINs)", True
+    tries = f" ({access.failures} wrong in a row)" if access.failures else ""
+    return f"PIN set{tries}", False
 
 
 def _not_found_participant(code: str) -> ApiError:
@@ -179,16 +217,30 @@ def participant(code: str) -> Any:
         raise _not_found_participant(code)
     sessions = store.participant_sessions(found.code)
     progress = build_progress(store, found.code, state().data_dir, sessions)
+    symptoms = build_symptoms(store.ratings(found.code), found.code)
+    assignments = store.assignments(found.code, active_only=False)
+    access = store.self_guided_access(found.code)
     audit(
         "participant.view",
         participant_code=found.code,
-        detail={"page": "dashboard", "sessions": [s.id for s in sessions]},
+        detail={
+            "page": "dashboard",
+            "sessions": [s.id for s in sessions],
+            "ratings": symptoms.points,
+            "assignments": [a.id for a in assignments],
+        },
     )
     return render_template(
         "participant.html",
         p=found,
         sessions=sessions,
         progress=progress,
+        symptoms=symptoms,
+        scale_text=RATING_SCALE_TEXT,
+        assignments=assignments,
+        access=access,
+        pin_status=pin_status(access, datetime.now(UTC)),
+        pain_stop_at=access.pain_stop_at or DEFAULT_PAIN_STOP_AT,
         exports=PARTICIPANT_EXPORTS,
     )
 
@@ -200,6 +252,7 @@ class TrialView:
     other_metrics: list[Metric]
     flags: list[str]
     plot: TrialPlot
+    added_notes: list[SessionNote]  #: notes on the trial made after it was stored
 
 
 def _split_metrics(info: TrialInfo) -> tuple[list[Metric], list[Metric]]:
@@ -219,9 +272,6 @@ class SummaryRow:
     by_hand: dict[str, Metric]
 
 
-HAND_ORDER: Final = ("right", "left", "both")
-
-
 def _summary(s: SessionInfo) -> tuple[list[str], list[SummaryRow]]:
     """The session's summary metrics as one row per protocol and measure, a column per hand."""
     rows: dict[tuple[str, str], SummaryRow] = {}
@@ -233,7 +283,7 @@ def _summary(s: SessionInfo) -> tuple[list[str], list[SummaryRow]]:
         rows[key].by_hand[sm.hand] = sm.metric
         if sm.hand not in hands:
             hands.append(sm.hand)
-    hands.sort(key=lambda h: (HAND_ORDER.index(h) if h in HAND_ORDER else len(HAND_ORDER), h))
+    hands.sort(key=hand_key)
     return hands, list(rows.values())
 
 
@@ -243,17 +293,30 @@ def session(session_id: int) -> Any:
     check_query(())
     found = _session_or_404(session_id)
     store = get_store()
+    notes = store.session_notes(found.id)
+    by_trial: dict[int, list[SessionNote]] = {}
+    for n in notes:
+        if n.trial_id is not None:
+            by_trial.setdefault(n.trial_id, []).append(n)
     views: list[TrialView] = []
     for info in store.iter_trials(session_id=found.id, with_data=True):
         data = info.data
         assert data is not None
         key, other = _split_metrics(info)
         plot = trial_plot(info, data, f"trial-{info.id}")
-        views.append(TrialView(info, key, other, summary_flags(info, data), plot))
+        added = by_trial.pop(info.id, [])
+        views.append(TrialView(info, key, other, summary_flags(info, data), plot, added))
+    ratings = store.ratings(found.participant_code, session_id=found.id)
     audit(
         "session.view",
         participant_code=found.participant_code,
-        detail={"session_id": found.id, "page": "dashboard", "trials_drawn": len(views)},
+        detail={
+            "session_id": found.id,
+            "page": "dashboard",
+            "trials_drawn": len(views),
+            "ratings": len(ratings),
+            "notes": len(notes),
+        },
     )
     hands, summary = _summary(found)
     return render_template(
@@ -262,6 +325,10 @@ def session(session_id: int) -> Any:
         hands=hands,
         summary=summary,
         trials=views,
+        ratings=ratings,
+        scale_text=RATING_SCALE_TEXT,
+        # the session's own notes (and any of a trial not listed, which cannot happen)
+        session_notes=[n for n in notes if n.trial_id is None or n.trial_id in by_trial],
         exports=PARTICIPANT_EXPORTS,
     )
 

@@ -1,5 +1,6 @@
 """A participant's progress charts: one chart per key metric of each protocol they did, a point
-per session and hand, the norm band where a norm set matches, and reliable changes ringed.
+per session and hand, the norm band where a norm set matches, and reliable changes ringed; and
+the chart of their self-reported pain and fatigue (self-guided mode, :func:`build_symptoms`).
 
 The numbers come from :func:`station.results.participant_results` (what ``station results`` and
 ``GET /api/v1/participants/{code}/results`` show): each session's summary metrics, the change
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -21,7 +22,8 @@ from markupsafe import Markup
 from station.errors import StationError
 from station.protocols import PROTOCOLS
 from station.results import participant_results
-from station.store import SessionInfo, Store
+from station.store import Rating, SessionInfo, Store
+from station.store.store import RATING_SCALES
 from web import charts
 from web.charts import Band, Point, Series
 
@@ -148,10 +150,20 @@ def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
 
+def _started(session: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(str(session["started_utc"]).replace("Z", "+00:00"))
+
+
+def _minute(t: datetime) -> str:
+    """``2025-03-04 10:15 UTC``"""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _tip(session: dict[str, Any], row: dict[str, Any], unit: str) -> str:
-    date = str(session["started_utc"])[:16].replace("T", " ")
     parts = [
-        f"{date} UTC, session {session['session_id']}, {row['hand']} hand: "
+        f"{_minute(_started(session))}, session {session['session_id']}, {row['hand']} hand: "
         f"{charts.format_number(float(row['value']))} {unit}"
     ]
     if row.get("baseline"):
@@ -200,10 +212,6 @@ def build_progress(
     return Progress(groups, norms_loaded, warning)
 
 
-def _x(session: dict[str, Any]) -> float:
-    return datetime.fromisoformat(str(session["started_utc"]).replace("Z", "+00:00")).timestamp()
-
-
 def _chart(
     code: str, protocol: str, metric: str, rows_by_session: list[dict[str, Any]]
 ) -> ProgressChart:
@@ -222,7 +230,7 @@ def _chart(
             if not _finite(r.get("value")):
                 missing += 1
                 continue
-            x = _x(s)
+            x = _started(s).timestamp()
             points.setdefault(hand, []).append(
                 Point(
                     x,
@@ -245,8 +253,7 @@ def _chart(
                 if text not in thresholds:
                     thresholds.append(text)
     series = []
-    order = list(charts.HAND_STYLES)
-    for hand in sorted(points, key=lambda h: (order.index(h) if h in order else len(order), h)):
+    for hand in sorted(points, key=charts.hand_key):
         st = charts.hand_style(hand)
         series.append(Series(hand or "none", st.label, points[hand], st.colour, st.marker))
     bands = []
@@ -282,7 +289,7 @@ def _chart(
         + (f" Norm band from: {'; '.join(citations)}." if citations else "")
         + (f" {missing} session value(s) missing." if missing else "")
     )
-    svg = charts.scatter_chart(
+    svg = _over_time(
         chart_id=f"progress-{protocol}-{metric}",
         kind="progress",
         title=title,
@@ -291,8 +298,111 @@ def _chart(
         y_label=f"{label} ({unit_text})",
         series=series,
         bands=bands,
-        x_dates=True,
         flag_label="reliable change vs baseline",
-        attrs={"protocol": protocol, "metric": metric, "points": str(n)},
+        attrs={"protocol": protocol, "metric": metric},
     )
     return ProgressChart(protocol, metric, unit, svg, citations, thresholds, n)
+
+
+def _over_time(*, series: list[Series], attrs: dict[str, str], **chart: Any) -> Markup:
+    """A chart of values over dates (UTC) with its number of points in ``data-points``."""
+    n = sum(len(s.points) for s in series)
+    return charts.scatter_chart(
+        series=series, x_dates=True, attrs={**attrs, "points": str(n)}, **chart
+    )
+
+
+# -- self-reported symptoms (self-guided mode) -----------------------------------------------
+
+#: The scales' colour and marker: the shape tells pain from fatigue without colour.
+SCALE_STYLES: Final = {
+    "pain": charts.Style("#D55E00", "circle", "pain"),
+    "fatigue": charts.Style("#0072B2", "square", "fatigue"),
+}
+
+
+@dataclass(frozen=True)
+class TimingStyle:
+    filled: bool  #: filled markers (else open)
+    dashed: bool  #: a dashed joining line
+    joined: bool  #: the points joined in time order
+
+
+#: Before: filled markers on a solid line; after: open markers on a dashed line (so they are
+#: told apart in grey print too); during: open markers, not joined.
+TIMING_STYLES: Final = {
+    "before": TimingStyle(filled=True, dashed=False, joined=True),
+    "after": TimingStyle(filled=False, dashed=True, joined=True),
+    "during": TimingStyle(filled=False, dashed=False, joined=False),
+}
+SYMPTOM_CHART_ID: Final = "symptoms"
+
+
+@dataclass
+class SymptomChart:
+    svg: Markup
+    ratings: list[Rating]  #: every rating drawn, in time order (for the table beside it)
+    points: int
+
+
+def _rating_tip(r: Rating) -> str:
+    where = (
+        "no session ran (the visit stopped)" if r.session_id is None else f"session {r.session_id}"
+    )
+    top = RATING_SCALES.get(r.scale, (0.0, 10.0, True))[1]
+    return f"{_minute(r.t_utc)}: {r.scale} {r.timing}, {where}: {r.value:g} of {top:g}"
+
+
+def build_symptoms(ratings: list[Rating], code: str) -> SymptomChart:
+    """The participant's pain and fatigue ratings (0-10) over time: a series per scale and
+    before/after, a point per rating."""
+    scales, timings = tuple(SCALE_STYLES), tuple(TIMING_STYLES)
+    by_series: dict[tuple[str, str], list[Point]] = {}
+    for r in ratings:
+        by_series.setdefault((r.scale, r.timing), []).append(
+            Point(
+                r.t_utc.timestamp(),
+                float(r.value),
+                _rating_tip(r),
+                data={"scale": r.scale, "timing": r.timing, "session": str(r.session_id or "")},
+            )
+        )
+    series = []
+    for scale, timing in sorted(
+        by_series, key=lambda k: (charts.rank(k[0], scales), charts.rank(k[1], timings))
+    ):
+        st = SCALE_STYLES.get(scale, charts.Style(charts.MUTED, "diamond", scale))
+        look = TIMING_STYLES.get(timing, TIMING_STYLES["during"])
+        series.append(
+            Series(
+                f"{scale}-{timing}",
+                f"{st.label} {timing}",
+                by_series[(scale, timing)],
+                st.colour,
+                st.marker,
+                line=look.joined,
+                filled=look.filled,
+                dashed=look.dashed,
+            )
+        )
+    lows = [RATING_SCALES[r.scale][0] for r in ratings if r.scale in RATING_SCALES]
+    highs = [RATING_SCALES[r.scale][1] for r in ratings if r.scale in RATING_SCALES]
+    y_range = (min(lows, default=0.0), max(highs, default=10.0))
+    summary = "; ".join(f"{s.label}: " + ", ".join(f"{p.y:g}" for p in s.points) for s in series)
+    desc = (
+        f"Self-reported pain and fatigue of participant {code} (0 = none, 10 = worst), "
+        f"before and after self-guided sessions, one point per rating. {summary or 'No ratings.'}"
+    )
+    svg = _over_time(
+        chart_id=SYMPTOM_CHART_ID,
+        kind="symptoms",
+        title="Pain and fatigue, self-reported (0-10)",
+        desc=desc,
+        x_label="date (UTC)",
+        y_label="rating (0-10)",
+        series=series,
+        y_range=y_range,
+        attrs={},
+        empty_text="no ratings yet",
+    )
+    return SymptomChart(svg, list(ratings), len(ratings))

@@ -23,7 +23,7 @@ monotonic clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -130,6 +130,73 @@ def _attrs(info: TrialInfo) -> dict[str, str]:
     return {"trial": str(info.id), "protocol": info.protocol, "hand": info.hand}
 
 
+def _contacts(
+    data: TrialData,
+    ch: str,
+    row: int,
+    t0: int,
+    kind_of: Callable[[int, list[str]], str | None],
+    styles: Mapping[str, MarkStyle],
+    span_kind: str,
+    end_s: float | None,
+) -> tuple[list[Mark], list[Span]]:
+    """One channel's switch events on row ``row``: a mark of kind ``kind_of(level, flags)`` for
+    each (none when it gives None), and a span of ``span_kind`` from each close (level 1) to the
+    next open, or to ``end_s`` when the switch is still closed at the end (if given)."""
+    marks: list[Mark] = []
+    spans: list[Span] = []
+    closed_at: float | None = None
+    for e in data.channel_events(ch):
+        x = _s(e.t_ns, t0)
+        flags = flag_names(e.flags)
+        kind = kind_of(e.level, flags)
+        if kind is not None:
+            tip = f"{ch}: {styles[kind].label} at {x:.3f} s" + (
+                f" ({', '.join(flags)})" if flags else ""
+            )
+            marks.append(Mark(x, row, kind, tip))
+        if e.level == 1:
+            closed_at = x
+        elif closed_at is not None:
+            spans.append(Span(closed_at, x, row, span_kind))
+            closed_at = None
+    if closed_at is not None and end_s is not None:
+        spans.append(Span(closed_at, end_s, row, span_kind))
+    return marks, spans
+
+
+def _rows_plot(
+    info: TrialInfo,
+    data: TrialData,
+    chart_id: str,
+    kind: str,
+    desc: str,
+    rows: list[str],
+    contacts: tuple[list[Mark], list[Span]],
+    styles: Mapping[str, MarkStyle],
+    span_styles: Mapping[str, MarkStyle],
+) -> TrialPlot:
+    """A rows chart of a trial (pegboard timeline, tap raster) against its go and stop cues."""
+    t0, x_label = _t0(data)
+    svg = charts.rows_chart(
+        chart_id=chart_id,
+        kind=kind,
+        title=_title(info),
+        desc=desc,
+        x_label=x_label,
+        rows=rows,
+        marks=contacts[0],
+        styles=styles,
+        spans=contacts[1],
+        span_styles=span_styles,
+        lines=_cue_lines(data, t0),
+        line_styles=LINE_STYLES,
+        x_range=_range(data, t0),
+        attrs=_attrs(info),
+    )
+    return TrialPlot(kind, svg)
+
+
 # -- pegboard --------------------------------------------------------------------------------------
 
 PEG_STYLES: Final = {
@@ -144,8 +211,24 @@ PEG_SPANS: Final = {
 }
 
 
+@dataclass(frozen=True)
+class _Kinds:
+    """Mark kinds of a switch closing and opening, and of the span between."""
+
+    closes: str
+    opens: str
+    span: str
+
+    def of(self, level: int, _flags: list[str]) -> str:
+        return self.closes if level == 1 else self.opens
+
+
+HOLE_KINDS: Final = _Kinds("insert", "remove", "in")
+PAD_KINDS: Final = _Kinds("contact", "release", "pressed")
+
+
 def pegboard_plot(info: TrialInfo, data: TrialData, chart_id: str) -> TrialPlot:
-    t0, x_label = _t0(data)
+    t0, _ = _t0(data)
     holes = [ch for ch, role in data.roles.items() if role == "hole" or role.startswith("hole:")]
     pads = [ch for ch, role in data.roles.items() if role.startswith("pad")]
     channels = holes + [p for p in pads if data.channel_events(p)]
@@ -157,49 +240,21 @@ def pegboard_plot(info: TrialInfo, data: TrialData, chart_id: str) -> TrialPlot:
     ]
     marks: list[Mark] = []
     spans: list[Span] = []
-    end_s = _range(data, t0)[1]
+    start_s, end_s = _range(data, t0)
     for row, ch in enumerate(channels):
-        is_hole = ch in holes
-        on_kind, off_kind = ("insert", "remove") if is_hole else ("contact", "release")
-        opened_at: float | None = None
-        for e in data.channel_events(ch):
-            x = _s(e.t_ns, t0)
-            kind = on_kind if e.level == 1 else off_kind
-            flags = flag_names(e.flags)
-            tip = f"{ch}: {PEG_STYLES[kind].label} at {x:.3f} s" + (
-                f" ({', '.join(flags)})" if flags else ""
-            )
-            marks.append(Mark(x, row, kind, tip))
-            if e.level == 1:
-                opened_at = x
-            elif opened_at is not None:
-                spans.append(Span(opened_at, x, row, "in" if is_hole else "pressed"))
-                opened_at = None
-        if opened_at is not None:
-            spans.append(Span(opened_at, end_s, row, "in" if is_hole else "pressed"))
+        kinds = HOLE_KINDS if ch in holes else PAD_KINDS
+        m, sp = _contacts(data, ch, row, t0, kinds.of, PEG_STYLES, kinds.span, end_s)
+        marks += m
+        spans += sp
     inserts = sum(1 for m in marks if m.kind == "insert")
     removals = sum(1 for m in marks if m.kind == "remove")
     desc = (
         f"Per-peg timeline: {len(holes)} holes, {inserts} inserts and {removals} removals "
-        f"over {end_s - _range(data, t0)[0]:.1f} s."
+        f"over {end_s - start_s:.1f} s."
     )
-    svg = charts.rows_chart(
-        chart_id=chart_id,
-        kind="pegboard",
-        title=_title(info),
-        desc=desc,
-        x_label=x_label,
-        rows=rows,
-        marks=marks,
-        styles=PEG_STYLES,
-        spans=spans,
-        span_styles=PEG_SPANS,
-        lines=_cue_lines(data, t0),
-        line_styles=LINE_STYLES,
-        x_range=_range(data, t0),
-        attrs=_attrs(info),
+    return _rows_plot(
+        info, data, chart_id, "pegboard", desc, rows, (marks, spans), PEG_STYLES, PEG_SPANS
     )
-    return TrialPlot("pegboard", svg)
 
 
 # -- tapping ---------------------------------------------------------------------------------------
@@ -212,8 +267,14 @@ TAP_STYLES: Final = {
 TAP_SPANS: Final = {"held": MarkStyle("bar", "#0072B2", "button held down")}
 
 
+def _tap_kind(level: int, flags: list[str]) -> str | None:
+    if level != 1:
+        return None
+    return "flagged-tap" if flags else "tap"
+
+
 def raster_plot(info: TrialInfo, data: TrialData, chart_id: str) -> TrialPlot:
-    t0, x_label = _t0(data)
+    t0, _ = _t0(data)
     buttons = [ch for ch, role in data.roles.items() if role.startswith("button")]
     others = sorted({e.channel for e in data.events} - set(buttons))
     beats = [c for c in data.cues if not (c.kind in ("go", "stop") or c.kind.startswith("go:"))]
@@ -225,44 +286,19 @@ def raster_plot(info: TrialInfo, data: TrialData, chart_id: str) -> TrialPlot:
         for c in beats:
             x = _s(c.onset_ns, t0)
             marks.append(Mark(x, 0, "beat", f"{c.kind} cue on {c.output} at {x:.3f} s"))
-    taps = 0
     for ch in buttons + others:
-        row = len(rows)
         role = data.roles.get(ch, "")
+        m, sp = _contacts(data, ch, len(rows), t0, _tap_kind, TAP_STYLES, "held", None)
         rows.append(f"{role.split(':', 1)[1]} ({ch})" if ":" in role else ch)
-        pressed_at: float | None = None
-        for e in data.channel_events(ch):
-            x = _s(e.t_ns, t0)
-            if e.level == 1:
-                taps += 1
-                flags = flag_names(e.flags)
-                kind = "flagged-tap" if flags else "tap"
-                tip = f"{ch}: tap at {x:.3f} s" + (f" ({', '.join(flags)})" if flags else "")
-                marks.append(Mark(x, row, kind, tip))
-                pressed_at = x
-            elif pressed_at is not None:
-                spans.append(Span(pressed_at, x, row, "held"))
-                pressed_at = None
+        marks += m
+        spans += sp
+    taps = sum(1 for m in marks if m.kind != "beat")
     desc = f"Tap raster: {taps} taps on {len(rows) - (1 if beats else 0)} buttons" + (
         f" against {len(beats)} cue onsets." if beats else "."
     )
-    svg = charts.rows_chart(
-        chart_id=chart_id,
-        kind="raster",
-        title=_title(info),
-        desc=desc,
-        x_label=x_label,
-        rows=rows,
-        marks=marks,
-        styles=TAP_STYLES,
-        spans=spans,
-        span_styles=TAP_SPANS,
-        lines=_cue_lines(data, t0),
-        line_styles=LINE_STYLES,
-        x_range=_range(data, t0),
-        attrs=_attrs(info),
+    return _rows_plot(
+        info, data, chart_id, "raster", desc, rows, (marks, spans), TAP_STYLES, TAP_SPANS
     )
-    return TrialPlot("raster", svg)
 
 
 # -- reaction time ---------------------------------------------------------------------------------
@@ -321,6 +357,11 @@ def reaction_time_plot(info: TrialInfo, data: TrialData, chart_id: str) -> Trial
 # -- force -----------------------------------------------------------------------------------------
 
 
+def _target_n(params: dict[str, Any]) -> float:
+    """The force target (N) shown: ``target_percent`` of the participant's maximal force."""
+    return float(params.get("target_percent", 25.0)) / 100.0 * max_force_or_fallback(params)
+
+
 def _target_traces(
     info: TrialInfo, data: TrialData, t0: int, pads: dict[str, str]
 ) -> tuple[list[Trace], list[Band], list[Window]]:
@@ -335,7 +376,7 @@ def _target_traces(
     windows: list[Window] = []
     try:
         if info.protocol == "force_steadiness":
-            target = float(p.get("target_percent", 25.0)) / 100.0 * max_force_or_fallback(p)
+            target = _target_n(p)
             hold_s = float(p.get("hold_s", 8.0))
             settle_s = float(p.get("settle_s", 2.0))
             x0, x1 = _s(go, t0), _s(go, t0) + hold_s
@@ -366,7 +407,7 @@ def _target_traces(
                 Window(_s(go, t0) + lead_s, _s(go, t0) + lead_s + dur_s, "scored window")
             )
         elif info.protocol == "finger_individuation":
-            target = float(p.get("target_percent", 25.0)) / 100.0 * max_force_or_fallback(p)
+            target = _target_n(p)
             press_s = float(p.get("press_s", 4.0))
             settle_s = float(p.get("settle_s", 1.0))
             for onset, finger in gos:

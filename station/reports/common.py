@@ -3,16 +3,25 @@ of a protocol, times on the session's clock in UTC, and numbers as text."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from station.errors import StationError
 from station.protocols import PROTOCOLS
 from station.records import Metric
-from station.store import Participant, SessionInfo, SessionMetric, Store, StoreError, TrialInfo
-from station.store.export import export_selection, finite_number
+from station.store import (
+    Participant,
+    Rating,
+    SessionInfo,
+    SessionMetric,
+    SessionNote,
+    Store,
+    StoreError,
+    TrialInfo,
+)
+from station.store.export import export_selection, finite_number, self_reports
 
 #: Prefixes :meth:`~station.protocols.base.Protocol.summarize` puts before a trial metric's name
 #: in the session summary (the mean of the trials, or the best trial).
@@ -31,10 +40,20 @@ class ReportError(StationError):
 
 @dataclass(frozen=True)
 class ReportData:
-    """One participant and the sessions a report covers (oldest first, with their trials)."""
+    """One participant and the sessions a report covers (oldest first, with their trials), the
+    self-reported ratings it covers (time order: a session's, or all of the participant's,
+    those linked to no session too) and the notes added to each session and its trials."""
 
     participant: Participant
     sessions: tuple[SessionInfo, ...]
+    ratings: tuple[Rating, ...] = ()
+    notes: Mapping[int, tuple[SessionNote, ...]] = field(default_factory=dict)
+
+    def session_ratings(self, session_id: int) -> list[Rating]:
+        return [r for r in self.ratings if r.session_id == session_id]
+
+    def session_notes(self, session_id: int) -> tuple[SessionNote, ...]:
+        return self.notes.get(session_id, ())
 
 
 def load_report_data(
@@ -56,7 +75,14 @@ def load_report_data(
             raise ReportError(str(exc), exc.field) from None
         raise
     participant, sessions = selection[0]
-    return ReportData(participant, tuple(sessions))
+    reports = self_reports(store, participant.code, sessions)
+    if session_id is not None:
+        ratings = [r for s in sessions for r in reports.ratings.get(s.id, [])]
+    else:
+        ratings = [r for group in reports.ratings.values() for r in group]
+    ratings.sort(key=lambda r: (as_utc(r.t_utc), r.id))
+    notes = {sid: tuple(found) for sid, found in reports.notes.items()}
+    return ReportData(participant, tuple(sessions), tuple(ratings), notes)
 
 
 # -- protocols and metrics --------------------------------------------------------------------
@@ -134,6 +160,46 @@ def protocols_in_order(session: SessionInfo) -> list[str]:
 
 def hand_order(hand: str) -> int:
     return HANDS.index(hand) if hand in HANDS else len(HANDS)
+
+
+# -- self-reported ratings and added notes ---------------------------------------------------
+
+#: When a rating was given, in words (the store's ``timing``).
+RATING_TIMING_TEXT: Final = {
+    "before": "before the session",
+    "during": "during the session",
+    "after": "after the session",
+}
+#: What the ends of each 0-10 scale mean, as the kiosk shows them (docs/kiosk.md).
+RATING_SCALE_TEXT: Final = {
+    "pain": "0 = no pain, 10 = worst pain imaginable",
+    "fatigue": "0 = not tired, 10 = as tired as it could be",
+}
+
+
+def rating_value_text(r: Rating) -> str:
+    """``3`` for a whole number, else the number as stored (``2.5``)."""
+    return f"{r.value:g}"
+
+
+def rating_when_text(r: Rating) -> str:
+    """``before the session``, or for a rating linked to no session (a self-guided visit
+    stopped by the pain rating) ``before (no session ran)``."""
+    if r.session_id is None:
+        return f"{r.timing} (no session ran)"
+    return RATING_TIMING_TEXT.get(r.timing, r.timing)
+
+
+def note_subject(session: SessionInfo, note: SessionNote) -> str:
+    """What an added note is about: ``session``, or the trial: ``Nine-Hole Peg Test, right
+    hand, trial 1``."""
+    if note.trial_id is None:
+        return "session"
+    trial = next((t for t in session.trials if t.id == note.trial_id), None)
+    if trial is None:
+        return f"trial {note.trial_id}"
+    kind = "practice" if trial.practice else f"trial {trial.trial_index}"
+    return f"{protocol_title(trial.protocol)}, {trial.hand} hand, {kind}"
 
 
 # -- times and numbers --------------------------------------------------------------------------

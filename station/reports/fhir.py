@@ -25,6 +25,14 @@ The bundle (``type = collection``)
       a component. Status: ``final`` for complete trials (and ``timeout``, with a note),
       ``entered-in-error`` for trials the clinician marked invalid (the reason is in ``note``),
       ``cancelled`` for incomplete ones. Practice trials are not exported.
+    * one **rating Observation per self-reported rating** (self-guided mode's pain and fatigue,
+      0-10, before and after a session): ``valueInteger`` (a scale with fractions would give a
+      ``valueQuantity`` in ``{score}``), ``effectiveDateTime`` the moment it was given,
+      ``category`` ``survey``, ``performer`` the Patient when the participant gave it, and a
+      ``note`` saying whether it was before or after the session (which session and battery)
+      and what 0 and 10 mean. A session's bundle holds the ratings linked to that session; a
+      participant's bundle holds all of theirs, also those linked to no session (a visit
+      stopped by the pain rating before anything ran; the note says so).
 
 Codes
     * ``code``: the local code system :data:`METRIC_SYSTEM`, code ``<protocol>/<metric>``
@@ -36,6 +44,10 @@ Codes
       was found for the right hand's time or for the other protocols, so they carry the local
       code only; the grip-strength codes (83173-5, 83174-3) are not used because the station
       measures finger force on a pad, not grip.
+    * ratings: ``code`` is the local code system :data:`RATING_SYSTEM` only, code ``pain`` or
+      ``fatigue`` (the store's scale names). The project's reference notes list no LOINC code
+      for a pain or fatigue rating, so none is given; a receiver that needs one maps the local
+      code itself.
     * ``bodySite``: laterality in SNOMED CT, left 7771000, right 24028007 (``both``: text only).
     * ``valueQuantity``: UCUM (``http://unitsofmeasure.org``): ``s``, ``ms``, ``/s``, ``N``,
       ``N2``, ``ms2``, ``ms/s``, ``Hz``, ``%``, ``1``. A missing value is a
@@ -47,7 +59,8 @@ Codes
       and a note, on the Observations and the Device.
 
 Resource ids are UUIDs derived (UUID 5) from the station id, session, trial, protocol and hand
-(the Patient's from its identifier), so exporting the same data again gives the same resource
+(the Patient's from its identifier, a rating's from the participant code, the rating's id and
+time), so exporting the same data again gives the same resource
 ids; ``fullUrl`` is ``urn:uuid:<id>``. The Bundle's own id is new each time.
 """
 
@@ -65,6 +78,7 @@ from fhir.resources.R4B.patient import Patient
 
 from station.records import Metric
 from station.reports.common import (
+    RATING_SCALE_TEXT,
     ReportData,
     ReportError,
     as_utc,
@@ -75,15 +89,17 @@ from station.reports.common import (
     primary_trial_metric,
     protocol_title,
     protocols_in_order,
+    rating_when_text,
     trial_start_utc,
 )
-from station.store import SessionInfo, TrialInfo
+from station.store import Rating, SessionInfo, TrialInfo
 from station.store.export import finite_number
 
 FHIR_RELEASE: Final = "R4B"
 FHIR_VERSION: Final = "4.3.0"
 
 METRIC_SYSTEM: Final = "urn:dexterity-station:metric"
+RATING_SYSTEM: Final = "urn:dexterity-station:rating"
 PARTICIPANT_SYSTEM: Final = "urn:dexterity-station:participant-code"
 OBSERVATION_SYSTEM: Final = "urn:dexterity-station:observation"
 STATION_SYSTEM: Final = "urn:dexterity-station:station-id"
@@ -120,6 +136,12 @@ TRIAL_STATUS_TO_FHIR: Final = {
     "invalid": "entered-in-error",
     "incomplete": "cancelled",
     "running": "preliminary",
+}
+
+#: The local rating codes' display texts (no LOINC code is listed for these ratings).
+RATING_DISPLAY: Final = {
+    "pain": "Pain intensity, 0-10 numeric rating scale, self-reported",
+    "fatigue": "Fatigue, 0-10 numeric rating scale, self-reported",
 }
 
 _NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "urn:dexterity-station")
@@ -183,6 +205,10 @@ def _value(m: Metric | None) -> dict[str, Any]:
     return {"valueQuantity": {"value": number, "unit": unit, "system": UCUM, "code": unit}}
 
 
+def _category(code: str, display: str) -> dict[str, Any]:
+    return {"coding": [{"system": OBSERVATION_CATEGORY, "code": code, "display": display}]}
+
+
 def _components(protocol: str, metrics: Iterable[Metric]) -> list[ObservationComponent]:
     return [
         ObservationComponent(
@@ -238,9 +264,7 @@ class _Builder:
 
     def _common(self, s: SessionInfo, hand: str, device_id: str) -> dict[str, Any]:
         common: dict[str, Any] = {
-            "category": [
-                {"coding": [{"system": OBSERVATION_CATEGORY, "code": "exam", "display": "Exam"}]}
-            ],
+            "category": [_category("exam", "Exam")],
             "subject": {"reference": _url(self.patient_id)},
             "bodySite": _body_site(hand),
             "device": {"reference": _url(device_id)},
@@ -248,6 +272,53 @@ class _Builder:
         if s.hardware_backend == "sim":
             common["meta"] = {"security": [_HTEST]}
         return common
+
+    def rating(self, r: Rating, s: SessionInfo | None) -> None:
+        """A self-reported rating (module docstring); ``s`` is its session, if it has one."""
+        code = self.data.participant.code
+        where = f"{s.station_id if s else f'participant/{code}'}/rating/{r.id}"
+        if r.session_id is None:
+            about = (
+                f"rated {r.timing} a self-guided session that did not run (linked to no "
+                "session; e.g. the visit was stopped by this pain rating)"
+            )
+        else:
+            about = f"rated {rating_when_text(r)}: session {r.session_id}"
+            about += f", battery {s.battery_name}" if s is not None else ""
+            about += f", trial {r.trial_id}" if r.trial_id is not None else ""
+        notes = [about, f"{r.scale}: {RATING_SCALE_TEXT.get(r.scale, 'scale 0-10')}"]
+        notes.append(
+            "given by the participant" if r.source == "participant" else f"entered by {r.source}"
+        )
+        display = RATING_DISPLAY.get(r.scale, r.scale)
+        fields: dict[str, Any] = {
+            "id": _uuid("rating", PARTICIPANT_SYSTEM, code, r.id, _fhir_time(r.t_utc)),
+            "identifier": [{"system": OBSERVATION_SYSTEM, "value": where}],
+            "status": "final",
+            "category": [_category("survey", "Survey")],
+            "code": {
+                "coding": [{"system": RATING_SYSTEM, "code": r.scale, "display": display}],
+                "text": display,
+            },
+            "subject": {"reference": _url(self.patient_id)},
+            "effectiveDateTime": _fhir_time(r.t_utc),
+        }
+        if r.source == "participant":
+            fields["performer"] = [{"reference": _url(self.patient_id)}]
+        if float(r.value).is_integer():
+            fields["valueInteger"] = int(r.value)
+        else:
+            fields["valueQuantity"] = {
+                "value": float(r.value),
+                "unit": "{score}",
+                "system": UCUM,
+                "code": "{score}",
+            }
+        if s is not None and s.hardware_backend == "sim":
+            fields["meta"] = {"security": [_HTEST]}
+            notes.append(_SIMULATED_NOTE)
+        fields["note"] = [{"text": n} for n in notes]
+        self.add(Observation(**fields))
 
     def trial(self, s: SessionInfo, t: TrialInfo, device_id: str) -> str:
         obs_id = _uuid("trial", s.station_id, s.id, t.id)
@@ -369,6 +440,9 @@ def build_bundle(
     builder.patient()
     for s in data.sessions:
         builder.session(s)
+    sessions = {s.id: s for s in data.sessions}
+    for r in data.ratings:
+        builder.rating(r, sessions.get(r.session_id or 0))
     bundle = Bundle(
         id=str(uuid.uuid4()),
         type="collection",

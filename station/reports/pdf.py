@@ -8,7 +8,9 @@ Session report (:func:`session_pdf`)
     faults, timeouts) and a chart: one bar per scored trial of the protocol's main metric
     (blue right hand, orange left, green both; grey for a trial not counted in the summary).
     Force protocols also get the force trace (newtons over seconds) of each hand's first
-    complete trial, on the pad that pressed hardest.
+    complete trial, on the pad that pressed hardest. Self-guided sessions list their pain and
+    fatigue ratings (time, scale, before/after, value 0-10, who gave it) and every note added to
+    the session or its trials after the fact (time, author, what it is about, the text).
 
 Progress report (:func:`participant_pdf`)
     The participant's details and sessions, then per protocol and key metric (the session
@@ -53,6 +55,7 @@ from station import __version__
 from station.errors import StationError
 from station.records import Metric, TrialData
 from station.reports.common import (
+    RATING_SCALE_TEXT,
     ReportData,
     as_utc,
     format_value,
@@ -62,11 +65,14 @@ from station.reports.common import (
     key_metric_names,
     key_summary_names,
     load_report_data,
+    note_subject,
     primary_trial_metric,
     protocol_title,
     protocols_in_order,
+    rating_value_text,
+    rating_when_text,
 )
-from station.store import SessionInfo, Store, StoreError, TrialInfo
+from station.store import Rating, SessionInfo, SessionNote, Store, StoreError, TrialInfo
 from station.store.export import finite_number
 
 #: Protocols whose trials get a force trace in the session report.
@@ -420,6 +426,39 @@ def _force_traces(store: Store, protocol: str, scored: Sequence[TrialInfo]) -> l
     return [] if chart is None else [KeepTogether([chart, Spacer(1, 2 * mm)])]
 
 
+def _ratings_block(ratings: Sequence[Rating]) -> list[Flowable]:
+    """The session's self-reported ratings (pain, fatigue), in time order."""
+    if not ratings:
+        return []
+    rows: list[list[Any]] = [["time (UTC)", "scale", "when", "value (0-10)", "given by"]]
+    for r in ratings:
+        when = rating_when_text(r) + (f" (trial {r.trial_id})" if r.trial_id else "")
+        rows.append([_date(r.t_utc), r.scale, when, rating_value_text(r), r.source])
+    scales = "; ".join(f"{k}: {v}" for k, v in RATING_SCALE_TEXT.items())
+    widths = [32 * mm, 20 * mm, 50 * mm, 22 * mm]
+    return [
+        _p("Pain and fatigue ratings", H3),
+        _table(rows, [*widths, BODY_WIDTH - sum(widths)]),
+        _p(scales),
+        Spacer(1, 3 * mm),
+    ]
+
+
+def _notes_block(s: SessionInfo, notes: Sequence[SessionNote]) -> list[Flowable]:
+    """Notes added to the session or its trials after the fact (author and time)."""
+    if not notes:
+        return []
+    rows: list[list[Any]] = [["time (UTC)", "author", "about", "note"]]
+    for n in notes:
+        rows.append([_date(n.t_utc), _p(n.author), _p(note_subject(s, n)), _p(n.text)])
+    widths = [32 * mm, 24 * mm, 44 * mm]
+    return [
+        _p("Notes added", H3),
+        _table(rows, [*widths, BODY_WIDTH - sum(widths)]),
+        Spacer(1, 3 * mm),
+    ]
+
+
 def session_pdf(
     store: Store, session_id: int, *, compress: bool = True, now: datetime | None = None
 ) -> bytes:
@@ -453,6 +492,8 @@ def session_pdf(
     story += [table, Spacer(1, 4 * mm)]
     if s.notes:
         story.append(_p(f"Notes: {s.notes}", BODY))
+    story += _ratings_block(data.session_ratings(s.id))
+    story += _notes_block(s, data.session_notes(s.id))
     protocols = protocols_in_order(s)
     if not protocols:
         story.append(_p("No trials were recorded in this session.", BODY))

@@ -47,6 +47,22 @@ JSON (:func:`export_json`)
     with the session's anchor: ``utc_ns = anchor_wall_ns + (t_ns - anchor_mono_ns)``. Missing or
     non-finite values are ``null``. The file is written participant by participant and trial by
     trial, so a large store never sits in memory as one document.
+
+    What self-guided mode records (:func:`rating_doc`, :func:`note_doc`):
+
+    * each session has ``ratings``: the pain and fatigue ratings (0-10) linked to it, in time
+      order, each ``id``, ``scale`` (``pain``, ``fatigue``), ``timing`` (``before``, ``during``
+      or ``after`` the session), ``value``, ``source`` (``participant`` or ``clinician``),
+      ``t_utc`` and ``trial_id`` (null unless the rating is of one trial);
+    * each session has ``session_notes``: the notes made on the session or its trials after
+      the fact (``Store.add_session_note``, ``Store.add_trial_note``), oldest first, each
+      ``id``, ``trial_id`` (null for a note on the session), ``author``, ``text``, ``t_utc``.
+      (``notes`` of a session or trial is the text stored with it when it was recorded.)
+    * each participant has ``ratings_without_session``: ratings not linked to any session (a
+      self-guided visit stopped by a pain rating before anything ran). Left out (an empty
+      list) when the export is of one session.
+
+    The tidy CSV holds none of these: it stays one row per trial and metric.
 """
 
 from __future__ import annotations
@@ -54,13 +70,21 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterator
-from dataclasses import asdict, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from station.records import Metric, TrialData
-from station.store.store import Participant, SessionInfo, Store, StoreError, TrialInfo
+from station.store.store import (
+    Participant,
+    Rating,
+    SessionInfo,
+    SessionNote,
+    Store,
+    StoreError,
+    TrialInfo,
+)
 
 CSV_COLUMNS = (
     "participant",
@@ -83,6 +107,8 @@ CSV_COLUMNS = (
     "invalid_reason",
 )
 JSON_FORMAT = "dexterity-station-export"
+#: Still 1 with the self-guided additions (``ratings``, ``session_notes``,
+#: ``ratings_without_session``): keys were only added, none removed or renamed.
 JSON_FORMAT_VERSION = 1
 _PAGE = 500
 
@@ -240,6 +266,50 @@ def participant_doc(p: Participant) -> dict[str, Any]:
     }
 
 
+def rating_doc(r: Rating) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "scale": r.scale,
+        "timing": r.timing,
+        "value": finite_number(r.value),
+        "source": r.source,
+        "t_utc": utc_text(r.t_utc),
+        "trial_id": r.trial_id,
+    }
+
+
+def note_doc(n: SessionNote) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "trial_id": n.trial_id,
+        "author": n.author,
+        "text": n.text,
+        "t_utc": utc_text(n.t_utc),
+    }
+
+
+@dataclass(frozen=True)
+class SelfReports:
+    """What self-guided mode recorded about a participant's sessions: ratings by session id
+    (``None``: not linked to a session) and the notes added to each session and its trials."""
+
+    ratings: dict[int | None, list[Rating]]
+    notes: dict[int, list[SessionNote]]
+
+    def of_session(self, session_id: int) -> tuple[list[Rating], list[SessionNote]]:
+        return self.ratings.get(session_id, []), self.notes.get(session_id, [])
+
+
+def self_reports(store: Store, code: str, sessions: Iterable[SessionInfo]) -> SelfReports:
+    """The ratings of participant ``code`` (all of them, grouped by session) and the notes of
+    ``sessions``."""
+    ratings: dict[int | None, list[Rating]] = {}
+    for r in store.ratings(code):
+        ratings.setdefault(r.session_id, []).append(r)
+    notes = {s.id: store.session_notes(s.id) for s in sessions}
+    return SelfReports(ratings, notes)
+
+
 def _session_doc(s: SessionInfo) -> dict[str, Any]:
     return {
         "id": s.id,
@@ -335,11 +405,23 @@ def export_json(
     )
     out.write(_open_object(header, "participants", indent))
     for i, (participant, sessions) in enumerate(selection):
+        reports = self_reports(store, participant.code, sessions)
+        unlinked = [] if session_id is not None else reports.ratings.get(None, [])
+        doc = {
+            **participant_doc(participant),
+            "ratings_without_session": [rating_doc(r) for r in unlinked],
+        }
         out.write(("," if i else "") + "\n")
-        out.write(_open_object(participant_doc(participant), "sessions", indent))
+        out.write(_open_object(doc, "sessions", indent))
         for j, session in enumerate(sessions):
+            ratings, notes = reports.of_session(session.id)
+            doc = {
+                **_session_doc(session),
+                "ratings": [rating_doc(r) for r in ratings],
+                "session_notes": [note_doc(n) for n in notes],
+            }
             out.write(("," if j else "") + "\n")
-            out.write(_open_object(_session_doc(session), "trials", indent))
+            out.write(_open_object(doc, "trials", indent))
             for k, trial in enumerate(session.trials):
                 data = store.trial_data(trial.id) if raw else None
                 text = json.dumps(

@@ -1,13 +1,14 @@
 """A small store for the reports: one participant with two sessions written through
 :class:`station.store.Store` with the real protocols' metric names (no simulator, so it is
 fast), holding what the reports must handle: practice, invalid and interrupted trials, a missing
-value, force samples, the simulated and the real backend, and a reliable change."""
+value, force samples, the simulated and the real backend, a reliable change, and what
+self-guided mode records (pain and fatigue ratings, notes added after a session)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,17 @@ ANCHOR_MONO_NS = 5_000_000_000
 SESSION_A_START = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
 SESSION_B_START = datetime(2025, 4, 1, 9, 30, tzinfo=UTC)
 INVALID_REASON = "dropped peg <3> & lost"
+#: Session B's ratings: (scale, timing, value 0-10, minutes after the session's start).
+RATINGS_B = (
+    ("pain", "before", 3, -2),
+    ("fatigue", "before", 2, -1),
+    ("pain", "after", 4, 30),
+    ("fatigue", "after", 6, 31),
+)
+#: A self-guided visit stopped by a pain rating of 8 (no session ran).
+STOPPED_AT = datetime(2025, 4, 8, 9, 0, tzinfo=UTC)
+SESSION_NOTE = "tired <after> work & travel"
+TRIAL_NOTE = "peg dropped once, picked up"
 
 
 @dataclass
@@ -29,6 +41,8 @@ class Filled:
     sessions: dict[str, int] = field(default_factory=dict)
     #: trial ids by label: "A:9hpt:right:practice", "A:9hpt:left:2" (invalid), ...
     trials: dict[str, int] = field(default_factory=dict)
+    #: rating ids by label: "B:pain:before", ..., "stopped:pain:before" (no session)
+    ratings: dict[str, int] = field(default_factory=dict)
 
 
 def _wall_ns(t: datetime) -> int:
@@ -182,7 +196,24 @@ def fill(data_dir: Path) -> Filled:
             ],
         )
         store.end_session(sid, "complete")
+        # self-guided mode's records: ratings before and after session B, notes added after it,
+        # and a visit stopped by the pain rating (linked to no session)
+        for scale, timing, value, minute in RATINGS_B:
+            r = store.add_rating(
+                "P001", scale, timing, value, session_id=sid, t_utc=_at(SESSION_B_START, minute)
+            )
+            filled.ratings[f"B:{scale}:{timing}"] = r.id
+        r = store.add_rating("P001", "pain", "before", 8, t_utc=STOPPED_AT)
+        filled.ratings["stopped:pain:before"] = r.id
+        store.add_session_note(sid, SESSION_NOTE, "alice", t_utc=_at(SESSION_B_START, 40))
+        store.add_trial_note(
+            filled.trials["B:9hpt:right:1"], TRIAL_NOTE, "station", t_utc=_at(SESSION_B_START, 41)
+        )
     return filled
+
+
+def _at(start: datetime, minutes: int) -> datetime:
+    return start + timedelta(minutes=minutes)
 
 
 @pytest.fixture(scope="session")

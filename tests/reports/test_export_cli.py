@@ -13,7 +13,7 @@ from fhir.resources.R4B.bundle import Bundle
 
 from station.store.export import CSV_COLUMNS
 from tests.conftest import run_cli
-from tests.reports.conftest import Filled
+from tests.reports.conftest import RATINGS_B, SESSION_NOTE, STOPPED_AT, TRIAL_NOTE, Filled
 
 
 @pytest.fixture(autouse=True)
@@ -34,6 +34,50 @@ def test_csv_and_json_of_one_session(capsys: pytest.CaptureFixture[str], filled:
     doc = json.loads(out)
     (p,) = doc["participants"]
     assert p["code"] == "P001" and [s["id"] for s in p["sessions"]] == [sid]
+
+
+def test_json_holds_ratings_and_added_notes_per_session(
+    capsys: pytest.CaptureFixture[str], filled: Filled
+) -> None:
+    code, out, err = run_cli(["export", "--format", "json", "--participant", "P001"], capsys)
+    assert code == 0, err
+    (p,) = json.loads(out)["participants"]
+    a, b = p["sessions"]
+    assert a["ratings"] == [] and a["session_notes"] == []
+    assert [(r["scale"], r["timing"], r["value"]) for r in b["ratings"]] == [
+        (scale, timing, value) for scale, timing, value, _ in RATINGS_B
+    ]
+    first = b["ratings"][0]
+    assert first == {
+        "id": filled.ratings["B:pain:before"],
+        "scale": "pain",
+        "timing": "before",
+        "value": 3.0,
+        "source": "participant",
+        "t_utc": "2025-04-01T09:28:00.000Z",
+        "trial_id": None,
+    }
+    session_note, trial_note = b["session_notes"]
+    assert (session_note["trial_id"], session_note["author"], session_note["text"]) == (
+        None,
+        "alice",
+        SESSION_NOTE,
+    )
+    assert trial_note["trial_id"] == filled.trials["B:9hpt:right:1"]
+    assert (trial_note["author"], trial_note["text"]) == ("station", TRIAL_NOTE)
+    assert trial_note["t_utc"] == "2025-04-01T10:11:00.000Z"
+    # the visit stopped by the pain rating belongs to no session
+    (stopped,) = p["ratings_without_session"]
+    assert stopped["value"] == 8.0 and stopped["t_utc"].startswith(STOPPED_AT.strftime("%Y-%m-%d"))
+    # one session's export: its ratings, not the participant's others
+    code, out, _ = run_cli(["export", "--format", "json", "--session", str(b["id"])], capsys)
+    (p,) = json.loads(out)["participants"]
+    assert p["ratings_without_session"] == [] and len(p["sessions"][0]["ratings"]) == 4
+    # the tidy CSV stays one row per trial and metric: no rating or note rows
+    code, out, _ = run_cli(["export", "--format", "csv", "--session", str(b["id"])], capsys)
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert {r["scope"] for r in rows} == {"trial", "session"}
+    assert not any("pain" in r["metric"] or "fatigue" in r["metric"] for r in rows)
 
 
 def test_the_invalid_reason_and_backend_are_in_the_csv(

@@ -16,6 +16,7 @@ from station.reports.fhir import (
     LOINC,
     METRIC_SYSTEM,
     PARTICIPANT_SYSTEM,
+    RATING_SYSTEM,
     SNOMED,
     UCUM,
     build_bundle,
@@ -23,7 +24,7 @@ from station.reports.fhir import (
     check_bundle,
 )
 from station.store import Store
-from tests.reports.conftest import INVALID_REASON, Filled
+from tests.reports.conftest import INVALID_REASON, RATINGS_B, STOPPED_AT, Filled
 
 UNITS = {"s", "ms", "/s", "N", "N2", "ms2", "ms/s", "Hz", "%", "1"}
 
@@ -157,10 +158,23 @@ def test_trial_observations_carry_status_values_and_reasons(store: Store, filled
     assert of("A:9hpt:right:1")["effectiveDateTime"] == "2025-03-04T10:00:55Z"
 
 
+def _measures(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Observations of measured results (not the self-reported ratings)."""
+    return [o for o in _resources(doc, "Observation") if "/rating/" not in _identifier(o)]
+
+
+def _ratings(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [o for o in _resources(doc, "Observation") if "/rating/" in _identifier(o)]
+
+
+def _identifier(o: dict[str, Any]) -> str:
+    return str(o["identifier"][0]["value"])
+
+
 def test_every_quantity_is_ucum_and_every_observation_is_coded(store: Store) -> None:
     doc = _doc(store, participant_code="P001")
     seen = 0
-    for o in _resources(doc, "Observation"):
+    for o in _measures(doc):
         assert o["category"][0]["coding"][0]["code"] == "exam"
         assert o["device"]["reference"].startswith("urn:uuid:")
         assert "method" in o and o["method"]["text"]
@@ -186,6 +200,7 @@ def test_simulated_data_is_labelled_as_test_data(store: Store, filled: Filled) -
     assert device["identifier"][0]["value"] == "station-7"
     for o in _resources(real, "Observation"):
         assert "meta" not in o
+    assert len(_ratings(real)) == len(RATINGS_B) and _ratings(sim) == []
     both = _doc(store, participant_code="P001")
     assert len(_resources(both, "Device")) == 2  # one per backend
 
@@ -231,3 +246,47 @@ def test_unknown_participants_and_sessions_are_refused(store: Store, filled: Fil
 def test_a_participant_without_sessions_is_a_patient_alone(store: Store) -> None:
     doc = _doc(store, participant_code="P002")
     assert [e["resource"]["resourceType"] for e in doc["entry"]] == ["Patient"]
+
+
+def test_ratings_are_observations_with_a_local_code_only(store: Store, filled: Filled) -> None:
+    sid = filled.sessions["B"]
+    doc = _doc(store, session_id=sid)
+    ratings = _ratings(doc)
+    # the session's four ratings, in time order; not the one of the visit stopped for pain
+    assert [(o["code"]["coding"][0]["code"], o["valueInteger"]) for o in ratings] == [
+        (scale, value) for scale, _, value, _ in RATINGS_B
+    ]
+    patient_url = doc["entry"][0]["fullUrl"]
+    for o, (scale, timing, _, minute) in zip(ratings, RATINGS_B, strict=True):
+        assert o["status"] == "final"
+        assert _codes(o["code"]) == {(RATING_SYSTEM, scale)}  # no LOINC: none is listed
+        assert o["category"][0]["coding"][0]["code"] == "survey"
+        assert "valueQuantity" not in o and 0 <= o["valueInteger"] <= 10
+        assert o["subject"] == {"reference": patient_url}
+        assert o["performer"] == [{"reference": patient_url}]  # the participant gave it
+        start = 9 * 60 + 30 + minute  # session B started 09:30 UTC
+        assert o["effectiveDateTime"] == f"2025-04-01T{start // 60:02d}:{start % 60:02d}:00Z"
+        notes = " ".join(n["text"] for n in o["note"])
+        assert f"rated {timing} the session: session {sid}, battery nine_hole_peg" in notes
+        assert "0 = no" in notes and "10 = " in notes
+        assert _identifier(o) == f"station-7/rating/{filled.ratings[f'B:{scale}:{timing}']}"
+        assert "bodySite" not in o and "device" not in o
+
+
+def test_a_participant_bundle_holds_the_rating_that_stopped_a_visit(
+    store: Store, filled: Filled
+) -> None:
+    doc = _doc(store, participant_code="P001")
+    ratings = _ratings(doc)
+    assert len(ratings) == len(RATINGS_B) + 1
+    stopped = ratings[-1]  # the latest
+    assert stopped["valueInteger"] == 8
+    assert stopped["effectiveDateTime"] == STOPPED_AT.isoformat().replace("+00:00", "Z")
+    assert (
+        _identifier(stopped) == f"participant/P001/rating/{filled.ratings['stopped:pain:before']}"
+    )
+    assert any("did not run" in n["text"] for n in stopped["note"])
+    # the same ids again: ratings are recognised when exported twice
+    again = _ratings(_doc(store, participant_code="P001"))
+    assert [o["id"] for o in again] == [o["id"] for o in ratings]
+    assert len({o["id"] for o in ratings}) == len(ratings)

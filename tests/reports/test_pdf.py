@@ -12,7 +12,13 @@ import pytest
 from station.reports import ReportError
 from station.reports.pdf import participant_pdf, session_pdf
 from station.store import Store
-from tests.reports.conftest import INVALID_REASON, Filled
+from tests.reports.conftest import (
+    INVALID_REASON,
+    RATINGS_B,
+    SESSION_NOTE,
+    TRIAL_NOTE,
+    Filled,
+)
 
 NOW = datetime(2025, 5, 2, 8, 0, tzinfo=UTC)
 _BLOCK = re.compile(rb"BT(.*?)ET", re.S)
@@ -75,6 +81,26 @@ def test_the_session_report_of_a_real_backend_is_not_marked_simulated(
     text = pdf_text(session_pdf(store, filled.sessions["B"], compress=False))
     assert "SIMULATED" not in text and "Session report: participant P001" in text
     assert "Maximal finger force" not in text
+
+
+def test_the_session_report_lists_ratings_and_added_notes(store: Store, filled: Filled) -> None:
+    text = " ".join(pdf_text(session_pdf(store, filled.sessions["B"], compress=False)).split())
+    assert "Pain and fatigue ratings" in text
+    # each rating: its time, scale, before/after and value, in time order
+    rows = re.findall(
+        r"2025-04-01 (\d\d:\d\d) UTC (pain|fatigue) (before|after) the session (\d+)", text
+    )
+    assert rows == [
+        (f"{(30 + m) // 60 + 9:02d}:{(30 + m) % 60:02d}", scale, timing, str(value))
+        for scale, timing, value, m in RATINGS_B
+    ]
+    assert "pain: 0 = no pain, 10 = worst pain imaginable" in text
+    assert "Notes added" in text
+    assert f"alice session {SESSION_NOTE}" in text  # author, what about, the text (escaped)
+    assert f"station Nine-Hole Peg Test, right hand, trial 1 {TRIAL_NOTE}" in text
+    # session A has neither
+    other = pdf_text(session_pdf(store, filled.sessions["A"], compress=False))
+    assert "Pain and fatigue ratings" not in other and "Notes added" not in other
 
 
 def test_the_progress_report(store: Store, filled: Filled) -> None:

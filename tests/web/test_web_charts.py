@@ -146,6 +146,32 @@ def test_a_lone_value_and_an_empty_chart() -> None:
     assert "no values yet" in texts(empty)
 
 
+def test_a_fixed_y_range_and_series_told_apart_without_colour() -> None:
+    before = Series("pain-before", "pain before", [Point(day(1), 3.0), Point(day(8), 4.0)], "#f00")
+    after = Series(
+        "pain-after",
+        "pain after",
+        [Point(day(1), 5.0), Point(day(8), 6.0)],
+        "#f00",  # the same colour: fill and dash tell them apart
+        filled=False,
+        dashed=True,
+    )
+    root = parse(progress(series=[before, after], y_range=(0.0, 10.0)))
+    ticks = [float(e.text or "") for e in with_class(root, "tick") if "-" not in (e.text or "")]
+    assert min(ticks) == 0.0 and max(ticks) == 10.0  # the whole scale, not the values' range
+    points = {p.get("data-series"): p for p in with_class(root, "point")}
+    assert points["pain-before"].get("fill") == "#f00"
+    assert points["pain-after"].get("fill") == "#ffffff"  # open
+    lines = {
+        g.get("data-series"): with_class(g, "series-line")[0] for g in with_class(root, "series")
+    }
+    assert lines["pain-before"].get("stroke-dasharray") is None
+    assert lines["pain-after"].get("stroke-dasharray")
+    # the legend shows the dashed line with the open marker
+    (item,) = [g for g in with_class(root, "legend-item") if "pain after" in texts(g)]
+    assert item.find("svg:line", NS) is not None and item.find("svg:circle", NS) is not None
+
+
 def test_non_finite_values_are_not_drawn() -> None:
     root = parse(
         progress(

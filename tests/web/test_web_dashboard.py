@@ -10,13 +10,14 @@ import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from hardware.sim.participant import VirtualParticipant
 from station.assess import run_battery
@@ -32,6 +33,8 @@ from station.selftest import (
     selftest_report,
 )
 from station.store import Store
+from station.store import schema as sc
+from station.store.store import PIN_BLOCK_AFTER, PIN_LOCK_AFTER, PIN_LOCKOUT_S
 from tests.web.conftest import (
     PASSWORDS,
     AuthActions,
@@ -46,63 +49,31 @@ from web.trial_plots import MAX_TRACE_POINTS
 
 HOSTILE = '<script>alert("x")</script>'
 REAL_CODE = "R001"
-QUICK_BATTERY = """
-name = "quick"
-[[step]]
-protocol = "nine_hole_peg"
-hands = ["dominant", "non_dominant"]
-practice = 0
-trials = 1
+BOTH_HANDS = '["dominant", "non_dominant"]'
 
-[[step]]
-protocol = "finger_tapping"
-hands = ["dominant"]
-trials = 1
-[step.params]
-best_n = 1
-duration_s = 5.0
 
-[[step]]
-protocol = "sync_continuation"
-hands = ["dominant"]
-trials = 1
-[step.params]
-n_sync = 8
-n_continuation = 8
+def step(protocol: str, hands: str = '["dominant"]', **params: object) -> str:
+    """One ``[[step]]`` of a battery file: one trial of ``protocol`` per hand (9HPT without
+    practice), with ``params``."""
+    lines = ["[[step]]", f'protocol = "{protocol}"', f"hands = {hands}", "trials = 1"]
+    if protocol == "nine_hole_peg":
+        lines.append("practice = 0")
+    if params:
+        lines += ["[step.params]", *(f"{k} = {json.dumps(v)}" for k, v in params.items())]
+    return "\n".join(lines) + "\n"
 
-[[step]]
-protocol = "reaction_time"
-hands = ["dominant"]
-trials = 1
-[step.params]
-mode = "simple"
-n_stimuli = 6
 
-[[step]]
-protocol = "force_tracking"
-hands = ["dominant"]
-trials = 1
-[step.params]
-duration_s = 4.0
-lead_in_s = 1.0
-period_s = 2.0
-
-[[step]]
-protocol = "force_steadiness"
-hands = ["dominant"]
-trials = 1
-[step.params]
-hold_s = 5.0
-settle_s = 1.0
-"""
-NHPT_BATTERY = """
-name = "nhpt"
-[[step]]
-protocol = "nine_hole_peg"
-hands = ["dominant", "non_dominant"]
-practice = 0
-trials = 1
-"""
+QUICK_BATTERY = 'name = "quick"\n' + "".join(
+    (
+        step("nine_hole_peg", BOTH_HANDS),
+        step("finger_tapping", best_n=1, duration_s=5.0),
+        step("sync_continuation", n_sync=8, n_continuation=8),
+        step("reaction_time", mode="simple", n_stimuli=6),
+        step("force_tracking", duration_s=4.0, lead_in_s=1.0, period_s=2.0),
+        step("force_steadiness", hold_s=5.0, settle_s=1.0),
+    )
+)
+NHPT_BATTERY = 'name = "nhpt"\n' + step("nine_hole_peg", BOTH_HANDS)
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -547,6 +518,167 @@ def test_synthetic_session_page(client: FlaskClient, auth: AuthActions, filled: 
     assert [len(marks(c, "insert")) for c in charts] == [6, 6]
     assert [len(marks(c, "remove")) for c in charts] == [6, 6]
     assert "fewer than 3 intervals" in html  # a missing value says why
+
+
+# -- what self-guided mode records ------------------------------------------------------------------
+
+#: Ratings of P001's two sessions: (session number, scale, timing, value, minutes from its start).
+RATINGS = (
+    (0, "pain", "before", 3, -3),
+    (0, "fatigue", "before", 2, -2),
+    (0, "pain", "after", 5, 30),
+    (0, "fatigue", "after", 6, 31),
+    (1, "pain", "before", 2, -3),
+    (1, "fatigue", "before", 1, -2),
+    (1, "pain", "after", 4, 30),
+    (1, "fatigue", "after", 3, 31),
+)
+STOPPED_AT = datetime(2025, 4, 20, 8, 0, tzinfo=UTC)  # a visit stopped by a pain rating of 9
+
+
+def _self_guided_records(data_dir: Path, filled: Filled) -> None:
+    """P001: ratings before and after both sessions and a stopped visit; two assignments (one
+    ended) with a hostile note; a PIN."""
+    sessions = filled.sessions["P001"]
+    with Store.open(data_dir, recover=False) as store:
+        for n, scale, timing, value, minutes in RATINGS:
+            started = store.session(sessions[n]).started_utc
+            at = started + timedelta(minutes=minutes)
+            store.add_rating("P001", scale, timing, value, session_id=sessions[n], t_utc=at)
+        store.add_rating("P001", "pain", "before", 9, t_utc=STOPPED_AT)
+        old = store.add_assignment("P001", "nhpt", sessions_per_week=2, created_by="bob")
+        store.end_assignment(old.id)
+        store.add_assignment(
+            "P001", "standard", sessions_per_week=3, rest_s=45, note=HOSTILE, created_by="alice"
+        )
+        store.set_participant_pin("P001", "482913")
+
+
+def _pin_secrets(data_dir: Path) -> list[str]:
+    with Store.open(data_dir, recover=False) as store, store.engine.connect() as conn:
+        row = conn.execute(
+            select(sc.self_guided.c.pin_salt_hex, sc.self_guided.c.pin_hash_hex)
+        ).one()
+    return [row.pin_salt_hex, row.pin_hash_hex]
+
+
+def test_the_participant_page_shows_symptoms_assignments_and_the_pin_state(
+    app: Flask, client: FlaskClient, auth: AuthActions, data_dir: Path, filled: Filled
+) -> None:
+    _self_guided_records(data_dir, filled)
+    auth.sign_in()
+    html = page(client, "/participants/P001")
+    (chart,) = [c for c in svgs(html) if c.get("data-chart") == "symptoms"]
+    points = with_class(chart, "point")
+    assert len(points) == len(RATINGS) + 1 == int(chart.get("data-points", "0"))
+    drawn = sorted((p.get("data-scale"), p.get("data-timing"), p.get("data-y")) for p in points)
+    want = [(sc_, t, f"{float(v)}") for _, sc_, t, v, _ in RATINGS] + [("pain", "before", "9.0")]
+    assert drawn == sorted(want)
+    # told apart without colour: pain circles, fatigue squares; before filled, after open
+    # on a dashed line
+    shapes = {p.get("data-scale"): p.tag.removeprefix(SVG_NS) for p in points}
+    assert shapes == {"pain": "circle", "fatigue": "rect"}
+    fills = {(p.get("data-timing"), p.get("fill") == "#ffffff") for p in points}
+    assert fills == {("before", False), ("after", True)}
+    lines = {g.get("data-series"): g for g in with_class(chart, "series")}
+    assert set(lines) == {"pain-before", "pain-after", "fatigue-before", "fatigue-after"}
+    for key, g in lines.items():
+        (line,) = with_class(g, "series-line")
+        assert (line.get("stroke-dasharray") is not None) == key.endswith("after"), key
+    # the whole 0-10 scale on the y axis, whatever the values
+    ticks = [e.text for e in with_class(chart, "tick")]
+    assert "0" in ticks and "10" in ticks
+    legend = " ".join(t.text or "" for t in chart.iter(f"{SVG_NS}text"))
+    assert "pain before" in legend and "fatigue after" in legend
+    # the ratings as a table too, the stopped visit without a session
+    assert html.count("<td>pain</td>") == 5 and "before (no session ran)" in html
+    # assignments: battery, sessions a week, rest, the note escaped, who, active or ended
+    table = html[html.index('<table class="assignments">') :]
+    table = table[: table.index("</table>")]
+    assert re.search(
+        r"<td>standard</td>\s*<td class=\"num\">3</td>\s*<td class=\"num\">45 s", table
+    )
+    assert "&lt;script&gt;" in table and "<script>" not in html
+    assert "by alice" in table and "by bob" in table and "ended 20" in table
+    assert table.count(">active<") == 1
+    # the PIN: set, never its hash or salt
+    assert "PIN set" in html and "stop at pain" in html
+    for secret in _pin_secrets(data_dir):
+        assert secret not in html and secret.upper() not in html
+    # the view is audited once, as before, with what it showed
+    entries, _ = accounts_of(app).audit_entries(action="participant.view")
+    assert len(entries) == 1 and entries[0].detail["ratings"] == len(RATINGS) + 1
+
+
+def test_the_pin_state_says_locked_and_blocked(
+    client: FlaskClient, auth: AuthActions, data_dir: Path, filled: Filled
+) -> None:
+    auth.sign_in()
+    assert "no PIN set" in page(client, "/participants/P001")
+    _self_guided_records(data_dir, filled)
+
+    def wrong(times: int, now_utc: datetime | None = None) -> None:
+        with Store.open(data_dir, recover=False) as store:
+            for _ in range(times):
+                assert not store.verify_participant_pin("P001", "000000", now_utc=now_utc)
+
+    wrong(PIN_LOCK_AFTER)
+    html = page(client, "/participants/P001")
+    assert "locked until" in html and 'class="pin-alert"' in html
+    later = datetime.now(UTC) + timedelta(seconds=PIN_LOCKOUT_S + 60)  # the lockout is over
+    wrong(PIN_BLOCK_AFTER - PIN_LOCK_AFTER, later)
+    html = page(client, "/participants/P001")
+    assert f"blocked after {PIN_BLOCK_AFTER} wrong PINs" in html
+
+
+def test_a_participant_without_self_guided_records(client: FlaskClient, auth: AuthActions) -> None:
+    auth.sign_in()
+    html = page(client, "/participants/P002")
+    assert "No pain or fatigue ratings yet" in html and "Nothing assigned" in html
+    assert not [c for c in svgs(html) if c.get("data-chart") == "symptoms"]
+
+
+def test_the_session_page_shows_its_ratings_and_added_notes(
+    app: Flask, client: FlaskClient, auth: AuthActions, data_dir: Path, filled: Filled
+) -> None:
+    _self_guided_records(data_dir, filled)
+    sid = filled.sessions["P001"][0]
+    with Store.open(data_dir, recover=False) as store:
+        (trial, _) = store.session_trials(sid)
+        started = store.session(sid).started_utc
+        store.add_session_note(
+            sid, f"session {HOSTILE}", "alice", t_utc=started + timedelta(hours=1)
+        )
+        store.add_trial_note(
+            trial.id, f"trial {HOSTILE}", "station", t_utc=started + timedelta(hours=2)
+        )
+    auth.sign_in()
+    html = page(client, f"/sessions/{sid}")
+    assert "<script>" not in html
+    ratings = html[html.index('<table class="ratings">') :]
+    ratings = ratings[: ratings.index("</table>")]
+    rows = re.findall(
+        r"<td>(pain|fatigue)</td><td>(before|after) the session</td><td class=\"num\">(\d+)</td>",
+        ratings,
+    )
+    assert rows == [(s_, t, str(v)) for n, s_, t, v, _ in RATINGS if n == 0]
+    assert "2025-03-04 09:57 UTC" in ratings  # pain before: 3 minutes before the start
+    # the session's note under "Notes added", the trial's in its trial's section, with author
+    # and time, escaped
+    notes = html[html.index('id="notes"') : html.index("<h2>Summary</h2>")]
+    assert "2025-03-04 11:00 UTC, alice:</span> session &lt;script&gt;alert" in notes
+    assert "trial &lt;script&gt;" not in notes
+    section = html[html.index(f'id="trial-{trial.id}"') :]
+    section = section[: section.index("</section>")]
+    assert "Note added 2025-03-04 12:00 UTC, station:" in section
+    assert "trial &lt;script&gt;alert" in section
+    # the other session: its own ratings only, no notes
+    other = page(client, f"/sessions/{filled.sessions['P001'][1]}")
+    assert other.count("<td>pain</td>") == other.count("<td>fatigue</td>") == 2
+    assert 'id="notes"' not in other
+    (entry, _) = accounts_of(app).audit_entries(action="session.view")[0]
+    assert entry.detail["session_id"] == filled.sessions["P001"][1]
+    assert (entry.detail["ratings"], entry.detail["notes"]) == (4, 0)
 
 
 # -- station status ------------------------------------------------------------------------------------
