@@ -143,8 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=None, help="random seed (default from config)")
 
     from station.cli_data import add_parsers
+    from station.cli_programs import add_parsers as add_program_parsers
 
     add_parsers(sub, _Parser)
+    add_program_parsers(sub, _Parser)
 
     for plugin in _plugins():
         plugin.add_parsers(sub, _Parser)
@@ -301,8 +303,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             return handled
 
     from station.cli_data import dispatch
+    from station.cli_programs import dispatch as dispatch_programs
 
     handled = dispatch(args, config)
+    if handled is None:
+        handled = dispatch_programs(args, config)
     if handled is not None:
         return handled
 

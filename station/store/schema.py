@@ -37,6 +37,18 @@ Tables (one line each; columns in the definitions below):
   effort scale later), before, during or after a session, with their time.
 - ``session_notes``: notes on a session or one of its trials made after the fact, with author and
   time (a trial's own ``notes`` are those stored with it as it was saved).
+- ``prescriptions``: a graded practice program a clinician prescribed a participant (the
+  program's name, version and file hash), its starting and current level, sessions a week, the
+  daily cap and its status (active, paused, ended).
+- ``prescription_changes``: every change to a prescription after the fact (a level override, a
+  new dose, a pause), with what it was before and after, the reason, who and when.
+- ``practice_sessions``: the practice-specific part of a ``sessions`` row of kind ``practice``:
+  its prescription, the level practised, the plan (exercises with their dose) and the sensations
+  the participant reported.
+- ``practice_trials``: which exercise, hand, set and repetition each trial of a practice session
+  was.
+- ``practice_decisions``: each progression decision (advance, stay, regress, stop, hold) with
+  every input it used, the rules, their version and a plain-language reason.
 - ``alembic_version`` (made by Alembic): the schema revision.
 """
 
@@ -84,6 +96,8 @@ AFFECTED_SIDES = ("right", "left", "both", "none")
 SEXES = ("female", "male", "other")
 TRIAL_HANDS = ("right", "left", "both")
 SESSION_STATUSES = ("running", "complete", "incomplete", "aborted")
+#: Kinds of session: an assessment (a battery) or a graded practice session (a program's level).
+SESSION_KINDS = ("assessment", "practice")
 TRIAL_STATUSES = ("running", "complete", "incomplete", "invalid", "timeout")
 
 #: Kinds of assignment: a battery now; "program" is kept for the graded practice programs.
@@ -94,6 +108,11 @@ RATING_TIMINGS = ("before", "during", "after")
 RATING_SOURCES = ("participant", "clinician")
 MAX_SESSIONS_PER_WEEK = 14
 MAX_REST_S = 600
+#: Graded practice: a prescription's status, the most sessions a day, the kinds of decision.
+PRESCRIPTION_STATUSES = ("active", "paused", "ended")
+MAX_DAILY_CAP = 10
+PRESCRIPTION_CHANGE_KINDS = ("created", "level", "dose", "status", "note")
+DECISION_KINDS = ("advance", "stay", "regress", "stop", "hold")
 
 CODE_MAX_LEN = 32
 NAME_LEN = 64  # protocol, battery, station, channel, pad, output and metric names
@@ -175,7 +194,10 @@ sessions = Table(
     Column("anchor_wall_ns", BigInteger, nullable=False),
     Column("provenance", JSON, nullable=False),
     Column("notes", Text, nullable=False),
+    # Added by migration 0003; every older session is an assessment.
+    Column("kind", String(SHORT_LEN), nullable=False, server_default="assessment"),
     CheckConstraint(_one_of("status", SESSION_STATUSES), name="status"),
+    CheckConstraint(_one_of("kind", SESSION_KINDS), name="kind"),
     # A participant's history, in order.
     Index(None, "participant_id", "started_utc"),
     # Recovery looks for status = 'running'.
@@ -388,4 +410,127 @@ session_notes = Table(
     Column("text", Text, nullable=False),
     Column("t_utc", UtcDateTime(), nullable=False),
     Index(None, "session_id"),
+)
+
+prescriptions = Table(
+    "prescriptions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "participant_id",
+        Integer,
+        ForeignKey("participants.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("program_name", String(NAME_LEN), nullable=False),
+    Column("program_version", String(SHORT_LEN), nullable=False),
+    Column("program_hash", String(HASH_LEN), nullable=False),  # sha256 of the program file
+    Column("levels", Integer, nullable=False),  # how many levels the program had
+    Column("start_level", Integer, nullable=False),  # 1-based
+    Column("current_level", Integer, nullable=False),
+    Column("sessions_per_week", Integer, nullable=False),
+    Column("daily_cap", Integer, nullable=False),  # at most this many practice sessions a day
+    Column("status", String(SHORT_LEN), nullable=False),
+    Column("note", Text, nullable=False),  # shown to the participant
+    Column("created_by", String(NAME_LEN), nullable=False),
+    Column("created_utc", UtcDateTime(), nullable=False),
+    Column("updated_utc", UtcDateTime(), nullable=False),
+    Column("ended_utc", UtcDateTime(), nullable=True),
+    CheckConstraint(_one_of("status", PRESCRIPTION_STATUSES), name="status"),
+    CheckConstraint(
+        "levels >= 1 AND start_level >= 1 AND start_level <= levels "
+        "AND current_level >= 1 AND current_level <= levels",
+        name="levels",
+    ),
+    CheckConstraint(
+        f"sessions_per_week >= 1 AND sessions_per_week <= {MAX_SESSIONS_PER_WEEK}",
+        name="sessions_per_week",
+    ),
+    CheckConstraint(f"daily_cap >= 1 AND daily_cap <= {MAX_DAILY_CAP}", name="daily_cap"),
+    Index(None, "participant_id", "status"),
+)
+
+prescription_changes = Table(
+    "prescription_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "prescription_id",
+        Integer,
+        ForeignKey("prescriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("kind", String(SHORT_LEN), nullable=False),
+    Column("before", JSON, nullable=False),  # the changed fields as they were
+    Column("after", JSON, nullable=False),  # and as they are now
+    Column("reason", Text, nullable=False),
+    Column("author", String(NAME_LEN), nullable=False),
+    Column("t_utc", UtcDateTime(), nullable=False),
+    CheckConstraint(_one_of("kind", PRESCRIPTION_CHANGE_KINDS), name="kind"),
+    Index(None, "prescription_id", "t_utc"),
+)
+
+practice_sessions = Table(
+    "practice_sessions",
+    metadata,
+    Column(
+        "session_id",
+        Integer,
+        ForeignKey("sessions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "prescription_id",
+        Integer,
+        ForeignKey("prescriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("level", Integer, nullable=False),
+    Column("program_version", String(SHORT_LEN), nullable=False),
+    Column("program_hash", String(HASH_LEN), nullable=False),
+    Column("plan", JSON, nullable=False),  # the exercises of the level with their dose
+    Column("sensations", Text, nullable=False),  # what the participant felt, in their words
+    Index(None, "prescription_id"),
+)
+
+practice_trials = Table(
+    "practice_trials",
+    metadata,
+    Column(
+        "trial_id",
+        Integer,
+        ForeignKey("trials.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("session_id", Integer, ForeignKey("sessions.id", ondelete="CASCADE"), nullable=False),
+    Column("exercise", String(NAME_LEN), nullable=False),  # the exercise's id in the program
+    Column("hand", String(SHORT_LEN), nullable=False),
+    Column("set_index", Integer, nullable=False),  # 1-based
+    Column("rep_index", Integer, nullable=False),  # 1-based within the set
+    Index(None, "session_id"),
+)
+
+practice_decisions = Table(
+    "practice_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "prescription_id",
+        Integer,
+        ForeignKey("prescriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # The practice session it followed; NULL for a decision taken before any session ran (a
+    # stop for pain before, a hold for the daily cap).
+    Column("session_id", Integer, ForeignKey("sessions.id", ondelete="SET NULL"), nullable=True),
+    Column("kind", String(SHORT_LEN), nullable=False),
+    Column("level_before", Integer, nullable=False),
+    Column("level_after", Integer, nullable=False),
+    Column("reason", Text, nullable=False),  # plain language, for the participant and clinician
+    Column("inputs", JSON, nullable=False),  # everything the decision used
+    Column("rules", JSON, nullable=False),  # the rules' values
+    Column("rule_version", String(SHORT_LEN), nullable=False),
+    Column("t_utc", UtcDateTime(), nullable=False),
+    CheckConstraint(_one_of("kind", DECISION_KINDS), name="kind"),
+    Index(None, "prescription_id", "t_utc"),
 )

@@ -41,6 +41,15 @@ Self-guided mode
     :data:`PIN_LOCKOUT_S`, after :data:`PIN_BLOCK_AFTER` until a clinician sets a new PIN. An
     unknown code costs the same hashing time as a known one. Assignments, ratings (a named scale,
     when, a value, its time) and session notes are plain rows.
+
+Graded practice
+    A session has a ``kind``: ``assessment`` (a battery; every session before migration 0003) or
+    ``practice`` (a level of a prescribed program, :mod:`station.programs`). The history readers
+    (:meth:`Store.participant_sessions`) return assessments unless asked otherwise, so practice
+    never becomes a baseline for reliable change. A prescription (:meth:`Store.add_prescription`)
+    keeps its current level; every change after the fact is logged (:meth:`Store.
+    prescription_changes`), and a progression decision (:meth:`Store.add_decision`) is stored with
+    its inputs and moves the level in the same transaction.
 """
 
 from __future__ import annotations
@@ -117,6 +126,9 @@ PIN_BLOCK_AFTER: Final = 10
 RATING_SCALES: Final[dict[str, tuple[float, float, bool]]] = {
     "pain": (0.0, 10.0, True),
     "fatigue": (0.0, 10.0, True),
+    # Perceived effort on Borg's CR10 scale (Borg 1982, Med Sci Sports Exerc 14:377): 0 "nothing
+    # at all" to 10 "extremely strong"; half steps such as 0.5 are part of the scale.
+    "borg_cr10": (0.0, 10.0, False),
 }
 #: Assignment kinds the store accepts now ("program" comes with the practice programs).
 ACCEPTED_ASSIGNMENT_KINDS: Final = ("battery",)
@@ -215,7 +227,7 @@ class TrialInfo:
 class SessionInfo:
     id: int
     participant_code: str
-    battery_name: str
+    battery_name: str  # a practice session: the program's name
     battery_hash: str
     station_id: str
     status: str
@@ -228,6 +240,7 @@ class SessionInfo:
     anchor_wall_ns: int
     provenance: dict[str, Any]
     notes: str
+    kind: str  # "assessment" | "practice"
     metrics: tuple[SessionMetric, ...] = ()
     trials: tuple[TrialInfo, ...] = ()  # filled only when asked for
 
@@ -311,6 +324,93 @@ class SessionNote:
     trial_id: int | None
     author: str
     text: str
+    t_utc: datetime
+
+
+@dataclass(frozen=True)
+class Prescription:
+    """A graded practice program prescribed to a participant (see :mod:`station.programs`)."""
+
+    id: int
+    participant_code: str
+    program_name: str
+    program_version: str
+    program_hash: str  # sha256 of the program file when it was prescribed
+    levels: int  # how many levels the program had then
+    start_level: int  # 1-based
+    current_level: int
+    sessions_per_week: int
+    daily_cap: int
+    status: str  # "active" | "paused" | "ended"
+    note: str
+    created_by: str
+    created_utc: datetime
+    updated_utc: datetime
+    ended_utc: datetime | None
+
+
+@dataclass(frozen=True)
+class PrescriptionChange:
+    """A change to a prescription after the fact: ``before`` and ``after`` hold the changed
+    fields (``created``: ``after`` holds the prescription as made)."""
+
+    id: int
+    prescription_id: int
+    kind: str  # "created" | "level" | "dose" | "status" | "note"
+    before: dict[str, Any]
+    after: dict[str, Any]
+    reason: str
+    author: str
+    t_utc: datetime
+
+
+@dataclass(frozen=True)
+class PracticeTrial:
+    """A trial of a practice session: which exercise, hand, set and repetition, and its result."""
+
+    trial_id: int
+    exercise: str
+    hand: str
+    set_index: int
+    rep_index: int
+    protocol: str
+    status: str
+    metrics: tuple[Metric, ...]
+
+
+@dataclass(frozen=True)
+class PracticeSessionInfo:
+    """A practice session with its trials and the ratings linked to it."""
+
+    session_id: int
+    prescription_id: int
+    participant_code: str
+    level: int
+    program_version: str
+    program_hash: str
+    plan: dict[str, Any]
+    sensations: str
+    status: str  # the session's: running, complete, incomplete, aborted
+    started_utc: datetime
+    ended_utc: datetime | None
+    trials: tuple[PracticeTrial, ...] = ()
+    ratings: tuple[Rating, ...] = ()
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """A stored progression decision (see :mod:`station.programs.rules`)."""
+
+    id: int
+    prescription_id: int
+    session_id: int | None
+    kind: str  # "advance" | "stay" | "regress" | "stop" | "hold"
+    level_before: int
+    level_after: int
+    reason: str
+    inputs: dict[str, Any]
+    rules: dict[str, Any]
+    rule_version: str
     t_utc: datetime
 
 
@@ -475,6 +575,32 @@ def _check_json(value: Any, name: str, kind: type) -> Any:
     except (TypeError, ValueError) as exc:
         raise StoreError(f"{name}: cannot be stored as JSON ({exc})", name) from None
     return value
+
+
+def _check_name(value: object, name: str) -> str:
+    """A program, battery or exercise name: 1-64 letters, digits, '_' or '-'."""
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", value):
+        raise StoreError(f"{name}: {value!r} is not a name (letters, digits, '_', '-')", name)
+    return value
+
+
+def _check_per_week(value: object) -> int:
+    per_week = _check_int(value, "sessions_per_week")
+    assert per_week is not None
+    if not 1 <= per_week <= sc.MAX_SESSIONS_PER_WEEK:
+        raise StoreError(
+            f"sessions_per_week: {per_week} is outside 1..{sc.MAX_SESSIONS_PER_WEEK}",
+            "sessions_per_week",
+        )
+    return per_week
+
+
+def _check_daily_cap(value: object) -> int:
+    cap = _check_int(value, "daily_cap")
+    assert cap is not None
+    if not 1 <= cap <= sc.MAX_DAILY_CAP:
+        raise StoreError(f"daily_cap: {cap} is outside 1..{sc.MAX_DAILY_CAP}", "daily_cap")
+    return cap
 
 
 def check_pin(pin: object) -> str:
@@ -658,7 +784,7 @@ def _participant(row: Row[Any]) -> Participant:
 _SESSION_COLUMNS = (
     sc.sessions.c.id,
     sc.participants.c.code.label("participant_code"),
-    *(sc.sessions.c[f.name] for f in fields(SessionInfo)[2:15]),
+    *(sc.sessions.c[f.name] for f in fields(SessionInfo)[2:16]),
 )
 _TRIAL_COLUMNS = (
     sc.trials.c.id,
@@ -929,11 +1055,15 @@ class Store:
         *,
         notes: str = "",
         started_utc: datetime | None = None,
+        kind: str = "assessment",
     ) -> int:
-        """Begin a session (status ``running``), committed at once; returns its id."""
+        """Begin a session (status ``running``), committed at once; returns its id.
+
+        ``kind``: ``assessment`` (a battery) or ``practice`` (a program's level)."""
         if started_utc is not None and started_utc.tzinfo is None:
             raise StoreError("started_utc: give a time zone (UTC)", "started_utc")
         values = {
+            "kind": _check_choice(kind, sc.SESSION_KINDS, "kind", nullable=False),
             "battery_name": _check_text(battery_name, "battery_name", sc.NAME_LEN),
             "battery_hash": _check_text(battery_hash, "battery_hash", sc.HASH_LEN, empty=True),
             "station_id": _check_text(station_id, "station_id", sc.NAME_LEN),
@@ -1069,23 +1199,33 @@ class Store:
         return out
 
     def participant_sessions(
-        self, code: str, protocol: str | None = None, *, with_trials: bool = False
+        self,
+        code: str,
+        protocol: str | None = None,
+        *,
+        with_trials: bool = False,
+        kind: str | None = "assessment",
     ) -> list[SessionInfo]:
         """A participant's sessions, oldest first, with their summary metrics: the history.
 
         With ``protocol``: only sessions with a trial of it, and only its metrics. With
-        ``with_trials``: each session's trials (with their metrics) too.
+        ``with_trials``: each session's trials (with their metrics) too. ``kind``: assessments
+        only (the default, so practice never counts as a baseline), ``"practice"``, or None: all.
         """
         s, t, sm = sc.sessions, sc.trials, sc.session_metrics
+        if kind is not None:
+            _check_choice(kind, sc.SESSION_KINDS, "kind", nullable=False)
         with self._read() as conn:
             pid = self._participant_id(conn, code)
+            mine = s.c.participant_id == pid
+            if kind is not None:
+                mine = mine & (s.c.kind == kind)
             query = (
                 select(*_SESSION_COLUMNS)
                 .select_from(_SESSION_JOIN)
-                .where(s.c.participant_id == pid)
+                .where(mine)
                 .order_by(s.c.started_utc, s.c.id)
             )
-            mine = s.c.participant_id == pid
             if protocol is not None:
                 query = query.where(
                     exists().where(t.c.session_id == s.c.id, t.c.protocol == protocol)
@@ -1096,6 +1236,8 @@ class Store:
             trials: dict[int, list[TrialInfo]] = {}
             if with_trials:
                 where = s.c.participant_id == pid
+                if kind is not None:
+                    where = where & (s.c.kind == kind)
                 if protocol is not None:
                     where = where & (t.c.protocol == protocol)
                 for info in self._trial_infos(conn, where):
@@ -1816,6 +1958,498 @@ class Store:
             SessionNote(r.id, r.session_id, r.trial_id, r.author, r.text, r.t_utc) for r in rows
         ]
 
+    # -- graded practice: prescriptions ----------------------------------------------------
+
+    def add_prescription(
+        self,
+        code: str,
+        program_name: str,
+        *,
+        program_version: str,
+        program_hash: str,
+        levels: int,
+        start_level: int = 1,
+        sessions_per_week: int = 3,
+        daily_cap: int = 1,
+        note: str = "",
+        created_by: str = "clinician",
+        t_utc: datetime | None = None,
+    ) -> Prescription:
+        """Prescribe a program (by name; the caller has loaded and checked it) to a participant.
+
+        A participant has at most one prescription of a program that is not ended."""
+        levels_n = _check_int(levels, "levels")
+        assert levels_n is not None
+        if levels_n < 1:
+            raise StoreError(f"levels: {levels_n} is not a number of levels", "levels")
+        start = self._check_level(start_level, levels_n, "start_level")
+        now = _check_utc(t_utc, "t_utc")
+        values = {
+            "program_name": _check_name(program_name, "program_name"),
+            "program_version": _check_text(program_version, "program_version", sc.SHORT_LEN),
+            "program_hash": _check_text(program_hash, "program_hash", sc.HASH_LEN),
+            "levels": levels_n,
+            "start_level": start,
+            "current_level": start,
+            "sessions_per_week": _check_per_week(sessions_per_week),
+            "daily_cap": _check_daily_cap(daily_cap),
+            "status": "active",
+            "note": _check_text(note, "note", NOTE_MAX_LEN, empty=True),
+            "created_by": _check_text(created_by, "created_by", sc.NAME_LEN),
+            "created_utc": now,
+            "updated_utc": now,
+            "ended_utc": None,
+        }
+        rx = sc.prescriptions
+        with self._write() as conn:
+            pid = self._participant_id(conn, code)
+            other = conn.scalar(
+                select(rx.c.id).where(
+                    rx.c.participant_id == pid,
+                    rx.c.program_name == program_name,
+                    rx.c.status != "ended",
+                )
+            )
+            if other is not None:
+                raise StoreError(
+                    f"program: {code} already has a prescription of {program_name!r} "
+                    f"(id {other}); change it or end it first",
+                    "program_name",
+                )
+            values["participant_id"] = pid
+            new_id = int(conn.execute(insert(rx).values(values)).inserted_primary_key[0])
+            made = {
+                k: values[k]
+                for k in (
+                    "program_name",
+                    "program_version",
+                    "start_level",
+                    "sessions_per_week",
+                    "daily_cap",
+                    "note",
+                )
+            }
+            self._log_change(conn, new_id, "created", {}, made, "prescribed", created_by, now)
+            return self._prescriptions(conn, rx.c.id == new_id)[0]
+
+    @staticmethod
+    def _check_level(level: object, levels: int, name: str) -> int:
+        value = _check_int(level, name)
+        assert value is not None
+        if not 1 <= value <= levels:
+            raise StoreError(f"{name}: level {value} is outside 1..{levels}", name)
+        return value
+
+    @staticmethod
+    def _log_change(
+        conn: Connection,
+        prescription_id: int,
+        kind: str,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        reason: str,
+        author: str,
+        t_utc: datetime,
+    ) -> None:
+        conn.execute(
+            insert(sc.prescription_changes).values(
+                prescription_id=prescription_id,
+                kind=kind,
+                before=_check_json(before, "before", dict),
+                after=_check_json(after, "after", dict),
+                reason=_check_text(reason, "reason", NOTE_MAX_LEN, empty=True),
+                author=_check_text(author, "author", sc.NAME_LEN),
+                t_utc=t_utc,
+            )
+        )
+
+    @staticmethod
+    def _prescriptions(conn: Connection, where: Any) -> list[Prescription]:
+        rx, p = sc.prescriptions, sc.participants
+        rows = conn.execute(
+            select(rx, p.c.code.label("participant_code"))
+            .select_from(rx.join(p))
+            .where(where)
+            .order_by(rx.c.created_utc, rx.c.id)
+        ).all()
+        return [
+            Prescription(
+                r.id,
+                r.participant_code,
+                r.program_name,
+                r.program_version,
+                r.program_hash,
+                r.levels,
+                r.start_level,
+                r.current_level,
+                r.sessions_per_week,
+                r.daily_cap,
+                r.status,
+                r.note,
+                r.created_by,
+                r.created_utc,
+                r.updated_utc,
+                r.ended_utc,
+            )
+            for r in rows
+        ]
+
+    def _prescription(self, conn: Connection, prescription_id: int) -> Prescription:
+        _check_int(prescription_id, "prescription_id")
+        found = self._prescriptions(conn, sc.prescriptions.c.id == prescription_id)
+        if not found:
+            raise StoreError(f"prescription: no prescription {prescription_id}", "prescription_id")
+        return found[0]
+
+    def prescription(self, prescription_id: int) -> Prescription:
+        with self._read() as conn:
+            return self._prescription(conn, prescription_id)
+
+    def prescriptions(self, code: str, *, include_ended: bool = False) -> list[Prescription]:
+        """A participant's prescriptions, oldest first (ended ones only when asked for)."""
+        rx = sc.prescriptions
+        with self._read() as conn:
+            where = rx.c.participant_id == self._participant_id(conn, code)
+            if not include_ended:
+                where = where & (rx.c.status != "ended")
+            return self._prescriptions(conn, where)
+
+    def update_prescription(
+        self,
+        prescription_id: int,
+        *,
+        sessions_per_week: int | _Unset = UNSET,
+        daily_cap: int | _Unset = UNSET,
+        status: str | _Unset = UNSET,
+        note: str | _Unset = UNSET,
+        reason: str = "",
+        author: str = "clinician",
+        t_utc: datetime | None = None,
+    ) -> Prescription:
+        """Change a prescription's dose (sessions a week, daily cap), status (``active``,
+        ``paused``, ``ended``) or note; each kind of change is logged with its reason."""
+        changes: dict[str, dict[str, Any]] = {}
+        if sessions_per_week is not UNSET:
+            changes.setdefault("dose", {})["sessions_per_week"] = _check_per_week(sessions_per_week)
+        if daily_cap is not UNSET:
+            changes.setdefault("dose", {})["daily_cap"] = _check_daily_cap(daily_cap)
+        if status is not UNSET:
+            changes["status"] = {
+                "status": _check_choice(status, sc.PRESCRIPTION_STATUSES, "status", nullable=False)
+            }
+        if note is not UNSET:
+            changes["note"] = {"note": _check_text(note, "note", NOTE_MAX_LEN, empty=True)}
+        now = _check_utc(t_utc, "t_utc")
+        rx = sc.prescriptions
+        with self._write() as conn:
+            current = self._prescription(conn, prescription_id)
+            if current.status == "ended":
+                raise StoreError(
+                    f"prescription {prescription_id} has ended; prescribe the program again",
+                    "status",
+                )
+            values: dict[str, Any] = {}
+            for kind, after in changes.items():
+                before = {k: getattr(current, k) for k in after}
+                if before == after:
+                    continue
+                values.update(after)
+                self._log_change(conn, prescription_id, kind, before, after, reason, author, now)
+            if values:
+                values["updated_utc"] = now
+                if values.get("status") == "ended":
+                    values["ended_utc"] = now
+                conn.execute(update(rx).where(rx.c.id == prescription_id).values(values))
+            return self._prescription(conn, prescription_id)
+
+    def override_level(
+        self,
+        prescription_id: int,
+        level: int,
+        *,
+        reason: str,
+        author: str = "clinician",
+        t_utc: datetime | None = None,
+    ) -> Prescription:
+        """A clinician sets the current level (logged with the reason, which is required)."""
+        reason = _check_text(reason, "reason", NOTE_MAX_LEN).strip()
+        if not reason:
+            raise StoreError("reason: say why the level is changed", "reason")
+        now = _check_utc(t_utc, "t_utc")
+        rx = sc.prescriptions
+        with self._write() as conn:
+            current = self._prescription(conn, prescription_id)
+            if current.status == "ended":
+                raise StoreError(f"prescription {prescription_id} has ended", "status")
+            new = self._check_level(level, current.levels, "level")
+            self._log_change(
+                conn,
+                prescription_id,
+                "level",
+                {"current_level": current.current_level},
+                {"current_level": new},
+                reason,
+                author,
+                now,
+            )
+            conn.execute(
+                update(rx)
+                .where(rx.c.id == prescription_id)
+                .values(current_level=new, updated_utc=now)
+            )
+            return self._prescription(conn, prescription_id)
+
+    def prescription_changes(self, prescription_id: int) -> list[PrescriptionChange]:
+        """Every change to a prescription, oldest first (its creation first)."""
+        c = sc.prescription_changes
+        with self._read() as conn:
+            self._prescription(conn, prescription_id)
+            rows = conn.execute(
+                select(c).where(c.c.prescription_id == prescription_id).order_by(c.c.t_utc, c.c.id)
+            ).all()
+        return [
+            PrescriptionChange(
+                r.id, r.prescription_id, r.kind, r.before, r.after, r.reason, r.author, r.t_utc
+            )
+            for r in rows
+        ]
+
+    # -- graded practice: sessions, trials, decisions --------------------------------------
+
+    def add_practice_session(
+        self,
+        session_id: int,
+        prescription_id: int,
+        *,
+        level: int,
+        program_version: str,
+        program_hash: str,
+        plan: dict[str, Any],
+    ) -> None:
+        """Mark a session (started with ``kind="practice"``) as a practice session of a
+        prescription at ``level`` with its ``plan``."""
+        values = {
+            "session_id": _check_int(session_id, "session_id"),
+            "prescription_id": _check_int(prescription_id, "prescription_id"),
+            "program_version": _check_text(program_version, "program_version", sc.SHORT_LEN),
+            "program_hash": _check_text(program_hash, "program_hash", sc.HASH_LEN),
+            "plan": _check_json(plan, "plan", dict),
+            "sensations": "",
+        }
+        s = sc.sessions
+        with self._write() as conn:
+            rx = self._prescription(conn, prescription_id)
+            values["level"] = self._check_level(level, rx.levels, "level")
+            row = conn.execute(
+                select(s.c.kind, sc.participants.c.code)
+                .select_from(_SESSION_JOIN)
+                .where(s.c.id == session_id)
+            ).first()
+            if row is None:
+                raise StoreError(f"session: no session {session_id}", "session_id")
+            if row.kind != "practice":
+                raise StoreError(
+                    f"session {session_id} is an {row.kind}, not a practice session", "session_id"
+                )
+            if row.code != rx.participant_code:
+                raise StoreError(
+                    f"session {session_id} is not prescription {prescription_id}'s participant's",
+                    "session_id",
+                )
+            ps = sc.practice_sessions
+            if conn.scalar(select(ps.c.session_id).where(ps.c.session_id == session_id)):
+                raise StoreError(
+                    f"session {session_id} is a practice session already", "session_id"
+                )
+            conn.execute(insert(ps).values(values))
+
+    def set_practice_sensations(self, session_id: int, text: str) -> None:
+        """What the participant felt during a practice session, in their words (replaces)."""
+        text = _check_text(text, "sensations", NOTE_MAX_LEN, empty=True).strip()
+        ps = sc.practice_sessions
+        with self._write() as conn:
+            done = conn.execute(
+                update(ps).where(ps.c.session_id == session_id).values(sensations=text)
+            )
+            if done.rowcount != 1:
+                raise StoreError(f"session {session_id} is not a practice session", "session_id")
+
+    def add_practice_trial(
+        self, trial_id: int, *, exercise: str, hand: str, set_index: int, rep_index: int
+    ) -> None:
+        """Say which exercise, hand, set and repetition a practice session's trial was."""
+        values = {
+            "trial_id": _check_int(trial_id, "trial_id"),
+            "exercise": _check_name(exercise, "exercise"),
+            "hand": _check_choice(hand, sc.TRIAL_HANDS, "hand", nullable=False),
+            "set_index": _check_int(set_index, "set_index"),
+            "rep_index": _check_int(rep_index, "rep_index"),
+        }
+        if values["set_index"] < 1 or values["rep_index"] < 1:
+            raise StoreError("set_index and rep_index count from 1", "set_index")
+        ps, pt = sc.practice_sessions, sc.practice_trials
+        with self._write() as conn:
+            row = self._trial_row(conn, trial_id)
+            if (
+                conn.scalar(select(ps.c.session_id).where(ps.c.session_id == row.session_id))
+                is None
+            ):
+                raise StoreError(f"trial {trial_id} is not in a practice session", "trial_id")
+            if conn.scalar(select(pt.c.trial_id).where(pt.c.trial_id == trial_id)) is not None:
+                raise StoreError(f"trial {trial_id} is placed in a set already", "trial_id")
+            values["session_id"] = row.session_id
+            conn.execute(insert(pt).values(values))
+
+    def practice_sessions(
+        self, prescription_id: int, *, since_utc: datetime | None = None
+    ) -> list[PracticeSessionInfo]:
+        """A prescription's practice sessions, oldest first, with their trials (exercise, set,
+        status, metrics) and the ratings linked to them."""
+        ps, s, pt, t = sc.practice_sessions, sc.sessions, sc.practice_trials, sc.trials
+        with self._read() as conn:
+            self._prescription(conn, prescription_id)
+            where = ps.c.prescription_id == prescription_id
+            if since_utc is not None:
+                where = where & (s.c.started_utc >= _check_utc(since_utc, "since_utc"))
+            rows = conn.execute(
+                select(ps, s.c.status, s.c.started_utc, s.c.ended_utc, sc.participants.c.code)
+                .select_from(ps.join(s).join(sc.participants))
+                .where(where)
+                .order_by(s.c.started_utc, s.c.id)
+            ).all()
+            ids = [r.session_id for r in rows]
+            trials: dict[int, list[PracticeTrial]] = {}
+            ratings: dict[int, list[Rating]] = {}
+            if ids:
+                metrics = self._trial_metric_rows(conn, t.c.session_id.in_(ids))
+                for r in conn.execute(
+                    select(pt, t.c.protocol, t.c.status)
+                    .select_from(pt.join(t, pt.c.trial_id == t.c.id))
+                    .where(pt.c.session_id.in_(ids))
+                    .order_by(pt.c.session_id, t.c.seq)
+                ):
+                    trials.setdefault(r.session_id, []).append(
+                        PracticeTrial(
+                            r.trial_id,
+                            r.exercise,
+                            r.hand,
+                            r.set_index,
+                            r.rep_index,
+                            r.protocol,
+                            r.status,
+                            tuple(metrics.get(r.trial_id, ())),
+                        )
+                    )
+                for rating in self._ratings(conn, sc.ratings.c.session_id.in_(ids)):
+                    assert rating.session_id is not None
+                    ratings.setdefault(rating.session_id, []).append(rating)
+        return [
+            PracticeSessionInfo(
+                r.session_id,
+                r.prescription_id,
+                r.code,
+                r.level,
+                r.program_version,
+                r.program_hash,
+                r.plan,
+                r.sensations,
+                r.status,
+                r.started_utc,
+                r.ended_utc,
+                tuple(trials.get(r.session_id, ())),
+                tuple(ratings.get(r.session_id, ())),
+            )
+            for r in rows
+        ]
+
+    def add_decision(
+        self,
+        prescription_id: int,
+        *,
+        kind: str,
+        level_before: int,
+        level_after: int,
+        reason: str,
+        inputs: dict[str, Any],
+        rules: dict[str, Any],
+        rule_version: str,
+        session_id: int | None = None,
+        t_utc: datetime | None = None,
+    ) -> DecisionRecord:
+        """Store a progression decision and, in the same transaction, move the prescription to
+        ``level_after``. Refused when the prescription's level is no longer ``level_before``
+        (a clinician changed it meanwhile) or the prescription has ended."""
+        values = {
+            "prescription_id": _check_int(prescription_id, "prescription_id"),
+            "session_id": _check_int(session_id, "session_id", nullable=True),
+            "kind": _check_choice(kind, sc.DECISION_KINDS, "kind", nullable=False),
+            "reason": _check_text(reason, "reason", NOTE_MAX_LEN),
+            "inputs": _check_json(inputs, "inputs", dict),
+            "rules": _check_json(rules, "rules", dict),
+            "rule_version": _check_text(rule_version, "rule_version", sc.SHORT_LEN),
+            "t_utc": _check_utc(t_utc, "t_utc"),
+        }
+        pd, rx = sc.practice_decisions, sc.prescriptions
+        with self._write() as conn:
+            current = self._prescription(conn, prescription_id)
+            if current.status == "ended":
+                raise StoreError(f"prescription {prescription_id} has ended", "status")
+            values["level_before"] = self._check_level(level_before, current.levels, "level_before")
+            values["level_after"] = self._check_level(level_after, current.levels, "level_after")
+            if current.current_level != values["level_before"]:
+                raise StoreError(
+                    f"level_before: prescription {prescription_id} is at level "
+                    f"{current.current_level} now, not {level_before}",
+                    "level_before",
+                )
+            if session_id is not None:
+                owner = conn.scalar(
+                    select(sc.practice_sessions.c.prescription_id).where(
+                        sc.practice_sessions.c.session_id == session_id
+                    )
+                )
+                if owner != prescription_id:
+                    raise StoreError(
+                        f"session {session_id} is not a practice session of prescription "
+                        f"{prescription_id}",
+                        "session_id",
+                    )
+            new_id = int(conn.execute(insert(pd).values(values)).inserted_primary_key[0])
+            if values["level_after"] != current.current_level:
+                conn.execute(
+                    update(rx)
+                    .where(rx.c.id == prescription_id)
+                    .values(current_level=values["level_after"], updated_utc=values["t_utc"])
+                )
+            return self._decisions(conn, pd.c.id == new_id)[0]
+
+    @staticmethod
+    def _decisions(conn: Connection, where: Any) -> list[DecisionRecord]:
+        pd = sc.practice_decisions
+        rows = conn.execute(select(pd).where(where).order_by(pd.c.t_utc, pd.c.id)).all()
+        return [
+            DecisionRecord(
+                r.id,
+                r.prescription_id,
+                r.session_id,
+                r.kind,
+                r.level_before,
+                r.level_after,
+                r.reason,
+                r.inputs,
+                r.rules,
+                r.rule_version,
+                r.t_utc,
+            )
+            for r in rows
+        ]
+
+    def decisions(self, prescription_id: int) -> list[DecisionRecord]:
+        """A prescription's progression decisions, oldest first."""
+        with self._read() as conn:
+            self._prescription(conn, prescription_id)
+            return self._decisions(conn, sc.practice_decisions.c.prescription_id == prescription_id)
+
     # -- maintenance -----------------------------------------------------------------------
 
     def integrity_check(self) -> str:
@@ -1879,9 +2513,14 @@ __all__ = [
     "RATING_SCALES",
     "UNSET",
     "Assignment",
+    "DecisionRecord",
     "Interrupted",
     "Participant",
     "PinLockedError",
+    "PracticeSessionInfo",
+    "PracticeTrial",
+    "Prescription",
+    "PrescriptionChange",
     "Rating",
     "SelfGuidedAccess",
     "SessionInfo",

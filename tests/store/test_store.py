@@ -184,7 +184,7 @@ def test_migrations_create_the_schema_and_match_the_metadata(store: Store) -> No
         assert tables == {t.name for t in sc.metadata.sorted_tables} | {"alembic_version"}
         context = MigrationContext.configure(conn)
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-        assert context.get_current_revision() == head == "0002"
+        assert context.get_current_revision() == head == "0003"
         assert compare_metadata(context, sc.metadata) == []
         # Indexes that keep the history fast exist.
         index_names = {i["name"] for i in inspect(conn).get_indexes("sessions")}

@@ -127,6 +127,7 @@ def history_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
                 anchor_wall_ns,
                 provenance,
                 "",
+                "assessment",
             )
         )
         session_metrics.extend(

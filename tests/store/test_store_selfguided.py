@@ -207,7 +207,11 @@ def test_rating_validation(store: Store) -> None:
         with pytest.raises(StoreError, match="pain rating"):
             store.add_rating("P001", "pain", "before", value)  # type: ignore[arg-type]
     with pytest.raises(StoreError, match="scale"):
-        store.add_rating("P001", "borg_cr10", "after", 3)  # not yet a known scale
+        store.add_rating("P001", "rpe_6_20", "after", 13)  # not a known scale
+    for value in (-0.5, 10.5, float("nan")):
+        with pytest.raises(StoreError, match="borg_cr10 rating"):
+            store.add_rating("P001", "borg_cr10", "after", value)
+    assert store.add_rating("P001", "borg_cr10", "after", 2.5).value == 2.5  # half steps
     with pytest.raises(StoreError, match="timing"):
         store.add_rating("P001", "pain", "later", 3)
     with pytest.raises(StoreError, match="aware UTC"):
