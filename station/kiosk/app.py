@@ -6,6 +6,7 @@ and window configuration (Kivy reads them when it is first imported).
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.modalview import ModalView
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
+from station.kiosk import selfguided as sg_screens
 from station.kiosk import theme
+from station.kiosk.audio import CuePlayer
 from station.kiosk.screens import (
     BatteryScreen,
     HomeScreen,
@@ -31,7 +34,10 @@ from station.kiosk.screens import (
     ResultsScreen,
     ReviewScreen,
     RunScreen,
+    SettingsScreen,
+    interrupted_notice,
 )
+from station.kiosk.theme import style
 from station.ui.app import AppController
 from station.ui.demo import DemoDriver
 from station.ui.errors import Message, message_for
@@ -50,10 +56,14 @@ SCREENS = (
     ("review", ReviewScreen),
     ("results", ResultsScreen),
     ("message", MessageScreen),
+    ("settings", SettingsScreen),
+    *sg_screens.SCREENS,  # self-guided mode (station.kiosk.selfguided)
 )
 #: Screens that need the clinician logged in (the idle lock takes them away).
-CLINICIAN_SCREENS = ("participant", "battery", "run", "review", "results")
+CLINICIAN_SCREENS = ("participant", "battery", "run", "review", "results", "settings", "sg_setup")
 REFRESH_HZ = 60.0
+#: The start-up objects are collected and frozen this long after the app starts, s.
+SETTLE_AFTER_START_S = 1.0
 _KEY_NAMES = {code: name for name, code in Keyboard.keycodes.items()}
 
 
@@ -176,11 +186,13 @@ class KioskApp(App):
         self._return_to: str | None = None
         self._note: ModalView | None = None
         self._handler = _ErrorsToScreen(self)
+        #: The screen's sound cues (see station.kiosk.audio).
+        self.audio = CuePlayer(controller.config.data_dir / "kivy" / "sounds")
 
     # -- building --------------------------------------------------------------------------------
     def build(self) -> Any:
         load_kv()
-        Window.clearcolor = theme.BG
+        self.apply_settings()
         c = self.controller
         root = BoxLayout(orientation="vertical")
         if c.simulated:
@@ -194,7 +206,7 @@ class KioskApp(App):
         home.station_text = f"station {c.config.station_id}" + (
             ", simulated hardware" if c.simulated else ""
         )
-        home.notice_text = "\n".join(f"Interrupted: {r}" for r in c.recovered)
+        home.notice_text = interrupted_notice(c.interrupted, (c.settings.problem,))
         self.screen("battery").simulated = c.simulated  # type: ignore[attr-defined]
         if c.virtual is not None:
             self.panel = VirtualPanel(c.virtual, self)
@@ -202,6 +214,8 @@ class KioskApp(App):
         return root
 
     def on_start(self) -> None:
+        # after the home screen is up (not delaying its first frame)
+        Clock.schedule_once(lambda _dt: self.settle_memory(freeze=True), SETTLE_AFTER_START_S)
         ExceptionManager.add_handler(self._handler)
         Window.bind(on_key_down=self._key_down, on_key_up=self._key_up)
         Window.bind(on_touch_down=self._activity)
@@ -274,6 +288,44 @@ class KioskApp(App):
 
     def new_session(self) -> None:
         self.go("battery")
+
+    # -- settings and sound ----------------------------------------------------------------------
+    def open_settings(self) -> None:
+        screen: SettingsScreen = self.screen("settings")  # type: ignore[assignment]
+        if self.current not in ("settings", "pin", "message", ""):
+            screen.back_to = self.current
+        self.go("settings")
+
+    def apply_settings(self) -> None:
+        """Apply the display settings: the theme and text size (every screen follows), sound,
+        and the run screen's mirroring (at its next refresh)."""
+        settings = self.controller.settings
+        s = settings.settings
+        style.apply(text_scale=s.text_scale, high_contrast=s.high_contrast)
+        Window.clearcolor = style.bg
+        self.audio.enabled = settings.sound_on
+        if self.sm is not None:
+            run: RunScreen = self.screen("run")  # type: ignore[assignment]
+            run.reset_visuals()
+
+    def settle_memory(self, *, freeze: bool = False) -> None:
+        """A full garbage collection now, while nothing moves on screen (the app has started, or
+        a trial is waiting to start or to be reviewed), so that one is unlikely during a trial: a
+        full pass takes 100-200 ms on a small computer, a frozen screen and a stalled simulation
+        (docs/benchmarks.md). ``freeze``: the app's start-up objects (modules, screens, widgets)
+        are moved out of the collector's sight for good (``gc.freeze``), so later passes are
+        short."""
+        gc.collect()
+        if freeze:
+            gc.freeze()
+
+    def play_cues(self, snap: RunSnapshot) -> None:
+        """Sound the buzzer's cues that have fired (the run screen calls this)."""
+        try:
+            self.audio.update(snap.trial_serial, snap.live)
+        except Exception:  # sound is feedback only: never let it stop the screen
+            log.exception("sound cues failed; they are off")
+            self.audio.unavailable = True
 
     def start_demo(self) -> None:
         c = self.controller

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from station.battery import Battery, battery_names, load_battery
@@ -23,11 +24,109 @@ from station.ui.errors import Message, message_for
 from station.ui.participants import ParticipantController, ParticipantRow
 from station.ui.results import ResultsController
 from station.ui.run import RunController
+from station.ui.settings import SettingsController
 from station.ui.virtual import VirtualHardwareController
 
 log = logging.getLogger("station.ui.app")
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class InterruptedTrial:
+    """A session (and its trial, if one was running) that a crash or power cut interrupted,
+    as the home screen names it after the restart."""
+
+    session_id: int
+    participant: str
+    battery: str
+    protocol: str  # the protocol's title; "" when no trial was running
+    hand: str
+    trial: str  # "practice trial" or "trial N"; "" when no trial was running
+    when: str  # local time the trial (or the session) began, "YYYY-MM-DD HH:MM"
+
+    @property
+    def what(self) -> str:
+        if not self.protocol:
+            return (
+                f"{self.participant}: session {self.session_id} ({self.battery}, {self.when}) "
+                "was interrupted between trials"
+            )
+        return (
+            f"{self.participant}: {self.protocol}, {self.hand} hand, {self.trial} "
+            f"({self.battery}, session {self.session_id}, {self.when}) was interrupted"
+        )
+
+    @property
+    def what_to_do(self) -> str:
+        if not self.protocol:
+            return (
+                "Its trials so far are kept; run the rest in a new session "
+                f"(Clinician, participant {self.participant}, battery {self.battery})."
+            )
+        return (
+            "The trial is kept as incomplete; repeat it in a new session "
+            f"(Clinician, participant {self.participant}, battery {self.battery})."
+        )
+
+
+def _local_time(t_ns: int) -> str:
+    return datetime.fromtimestamp(t_ns / 1e9, tz=UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def describe_interrupted(store: Any, items: list[Any]) -> list[InterruptedTrial]:
+    """The store's recovered sessions and trials (:class:`station.store.Interrupted`), with the
+    battery, the protocol's title, the trial's label and when it began."""
+    from station.protocols import get_protocol
+
+    out: list[InterruptedTrial] = []
+    for item in items:
+        try:
+            session = store.session(item.session_id)
+        except StationError as exc:  # the row is gone: name what the store said
+            log.warning("interrupted session %s: %s", item.session_id, exc)
+            continue
+        started = session.started_utc
+        if started.tzinfo is None:  # SQLite keeps naive times: they are UTC
+            started = started.replace(tzinfo=UTC)
+        when = started.astimezone().strftime("%Y-%m-%d %H:%M")
+        protocol = hand = label = ""
+        if item.trial_id is not None:
+            try:
+                protocol = get_protocol(item.protocol).title
+            except StationError:
+                protocol = str(item.protocol)
+            hand = str(item.hand)
+            trials = store.session_trials(item.session_id)
+            this = next((t for t in trials if t.id == item.trial_id), None)
+            if item.practice:
+                label = "practice trial"
+            else:
+                n = sum(
+                    1
+                    for t in trials
+                    if t.protocol == item.protocol
+                    and t.hand == item.hand
+                    and not t.practice
+                    and t.trial_index <= (item.trial_index or 0)
+                )
+                label = f"trial {max(n, 1)}"
+            if this is not None:
+                when = _local_time(
+                    session.anchor_wall_ns + (this.start_t_ns - session.anchor_mono_ns)
+                )
+        out.append(
+            InterruptedTrial(
+                item.session_id,
+                item.participant_code,
+                session.battery_name,
+                protocol,
+                hand,
+                label,
+                when,
+            )
+        )
+    return out
 
 
 @dataclass(frozen=True)
@@ -63,19 +162,25 @@ class AppController:
         self._clinician = False
         self._last_activity_s = clock()
         #: Sessions and trials a crash interrupted (found when the store was opened).
-        self.recovered: list[str] = [item.describe() for item in getattr(store, "recovered", [])]
+        found = list(getattr(store, "recovered", []))
+        self.interrupted: list[InterruptedTrial] = describe_interrupted(store, found)
+        self.recovered: list[str] = [item.describe() for item in found]
+        #: The display settings (text size, contrast, mirroring, sound).
+        self.settings = SettingsController(config.data_dir, simulated=bool(rig.simulated))
 
     @classmethod
     def open(
         cls, config: StationConfig, *, clock: Callable[[], float] = time.monotonic
     ) -> AppController:
-        """Open the hardware and the store (the store's lock: one recording process)."""
+        """Open the hardware and the store for recording (the store's lock: one recording
+        process; ``recover``: sessions and trials a crash left running are marked incomplete and
+        listed in :attr:`interrupted`)."""
         from station.rig import open_rig
         from station.store import Store
 
         rig = open_rig(config)
         try:
-            store = Store.open(config.data_dir)
+            store = Store.open(config.data_dir, recover=True)
         except BaseException:
             rig.close()
             raise

@@ -79,3 +79,15 @@ def fault_advice(fault: str) -> str:
         if any(w in text for w in words):
             return advice
     return "The trial is flagged with this fault; repeat it if the result looks wrong."
+
+
+def fault_message(fault: str) -> Message:
+    """A fault recorded while a trial runs, as the run screen's banner shows it: what happened,
+    what to do, and that the trial goes on and is flagged."""
+    return Message(
+        "Hardware fault during the trial",
+        fault,
+        f"{fault_advice(fault)} The trial carries on; it is stored with this fault (flagged), "
+        "and you can mark it invalid and repeat it after it ends.",
+        "warning",
+    )

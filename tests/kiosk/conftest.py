@@ -2,9 +2,10 @@
 ``scripts/setup --dev``), sets Kivy's environment before Kivy is imported (no argument parsing, no
 console log, SDL2 window of 800 x 480), and drives the app frame by frame with simulated touches.
 
-Every screen the tests visit is saved under ``test-artifacts/screenshots/`` and checked to be
-neither blank (pixel variance) nor cut off (each button, and every key widget, inside the window
-and at least 9 mm on the official 7-inch display; label text not taller than its label).
+Every screen the tests visit is saved under ``test-artifacts/screenshots/<size>/<name>.png`` and
+checked to be neither blank (pixel variance) nor cut off (:func:`check_screen`: every shown widget
+inside the window, every button at least 9 mm on the official 7-inch display, every label's text
+within its label).
 """
 
 from __future__ import annotations
@@ -117,8 +118,11 @@ def kivy_window(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One X server and one Kivy window for the whole session (Kivy has one window per
     process); the environment is set before the first Kivy import."""
     proc, display = _start_xvfb()
-    saved = {k: os.environ.get(k) for k in ("DISPLAY",)}
+    saved = {k: os.environ.get(k) for k in ("DISPLAY", "SDL_AUDIODRIVER")}
     os.environ["DISPLAY"] = display
+    # SDL's silent audio device: the screen's sound cues load and play as on a station with a
+    # speaker (tests/kiosk/test_kiosk_flows.py checks that they do), and no sound is made
+    os.environ["SDL_AUDIODRIVER"] = "dummy"
     os.environ["KIVY_NO_ARGS"] = "1"
     os.environ["KIVY_NO_CONSOLELOG"] = "1"
     os.environ["KIVY_NO_FILELOG"] = "1"
@@ -226,10 +230,11 @@ class Kiosk:
 
     # -- screenshots and layout checks -----------------------------------------------------------
     def shot(self, name: str, key_ids: tuple[str, ...] = ()) -> Path:
-        """Save the window as test-artifacts/screenshots/<size>-<name>.png and check it."""
+        """Save the window as test-artifacts/screenshots/<size>/<name>.png and check it."""
         self.frames(2)
         w, h = self.window.size
-        path = SHOTS / f"{w}x{h}-{name}.png"
+        path = SHOTS / f"{w}x{h}" / f"{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
         root = self.window.children[0] if self.app._note is not None else self.app.root
         check_screen(self, self.app.screen(self.app.current), key_ids)
         written = Path(self.window.screenshot(name=str(path)))
@@ -276,14 +281,29 @@ def window_box(widget: Any) -> tuple[float, float, float, float]:
     return x0, y0, x1, y1
 
 
+def hidden(widget: Any, stop: Any) -> bool:
+    """Not shown: the widget, or a parent up to ``stop``, is transparent or has no size."""
+    for w in (widget, *ancestors(widget)):
+        if w.opacity == 0 or w.width <= 1 or w.height <= 1:
+            return True
+        if w is stop:
+            return False
+    return False
+
+
 def check_screen(kiosk: Kiosk, screen: Any, key_ids: tuple[str, ...]) -> None:
-    """Nothing cut off: key widgets and every shown button inside the window, buttons large
-    enough to touch, and no label's text taller than the label."""
+    """Nothing cut off and everything touchable: every shown widget (and the key ones by id)
+    inside the window; every button at least 9 mm each way on the 7-inch display; every label's
+    text, as drawn, within its label (wrapped to its width and not taller than it, or on one line
+    not wider than it: a shortened text "..." counts as cut off). Widgets in a scrolling list are
+    left out (they scroll into view)."""
     from kivy.uix.behaviors import ButtonBehavior
     from kivy.uix.label import Label
     from kivy.uix.scrollview import ScrollView
+    from kivy.uix.textinput import TextInput
 
     from station.kiosk.theme import MIN_TOUCH_PX
+    from station.kiosk.widgets import one_line, room_for_text, text_extent
 
     width, height = kiosk.window.size
     tol = 1.0
@@ -304,23 +324,28 @@ def check_screen(kiosk: Kiosk, screen: Any, key_ids: tuple[str, ...]) -> None:
     def in_scroll(w: Any) -> bool:
         return any(isinstance(p, ScrollView) for p in ancestors(w))
 
+    checked = 0
     for root in roots:
         for w in root.walk(restrict=True):
-            if w.opacity == 0 or w.height <= 1 or in_scroll(w):
+            if hidden(w, root) or in_scroll(w):
                 continue
+            text = w.text if isinstance(w, Label) else ""
+            what = f"{screen.name}: {type(w).__name__} {text[:40]!r}"
+            inside(w, what)
+            checked += 1
             if isinstance(w, ButtonBehavior):
-                label = getattr(w, "text", type(w).__name__)
-                inside(w, f"{screen.name} button {label!r}")
                 assert w.width >= MIN_TOUCH_PX and w.height >= MIN_TOUCH_PX, (
-                    f"{screen.name} button {label!r} is {w.width:.0f}x{w.height:.0f} px: "
-                    f"below 9 mm ({MIN_TOUCH_PX:.0f} px)"
+                    f"{what} is {w.width:.0f}x{w.height:.0f} px: below 9 mm ({MIN_TOUCH_PX:.0f} px)"
                 )
-            elif isinstance(w, Label) and w.text and w.text_size[1] is None:
-                w.texture_update()
-                assert w.texture_size[1] <= w.height + 2, (
-                    f"{screen.name}: the text {w.text[:40]!r} is taller than its label "
-                    f"({w.texture_size[1]} > {w.height:.0f} px)"
+            if text.strip() and not isinstance(w, TextInput):
+                text_w, text_h = text_extent(w)
+                room_w, room_h = room_for_text(w)
+                slack = 0.0 if one_line(w) else 1.0  # one line: a pixel more is shortened
+                assert text_w <= room_w + slack and text_h <= room_h + 1, (
+                    f"{what}: its text is cut off ({text_w}x{text_h} px of text in "
+                    f"{room_w:.0f}x{room_h:.0f} px, font {w.font_size:.1f})"
                 )
+    assert checked > 3, f"{screen.name}: almost nothing on screen to check"
 
 
 @pytest.fixture

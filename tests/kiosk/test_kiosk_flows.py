@@ -114,7 +114,7 @@ def test_clinician_flow_to_the_results(kiosk: Kiosk) -> None:
     trials = store.session_trials(session_id)
     assert [t.status for t in trials] == ["invalid", "complete", "complete"]
     assert trials[0].invalid_reason == "distracted"
-    assert "tremor visible at rest" in store.get_participant("K001").notes
+    assert [n.text for n in store.session_notes(session_id)] == ["tremor visible at rest"]
     k.tap(k.button("Done"))
     k.wait_screen("home")
 
@@ -238,3 +238,174 @@ def test_layouts_at_larger_displays(kiosk: Kiosk, size: tuple[int, int]) -> None
     k.tap(k.button("Abort session"))
     k.wait_screen("results")
     k.shot("10-results", ("title", "new_btn", "home_btn"))
+
+
+def test_a_live_adc_fault_shows_a_banner_flags_the_trial_and_the_app_carries_on(
+    kiosk: Kiosk,
+) -> None:
+    """The simulated ADC is unplugged during the hold: the run screen names the fault and what
+    to do, the review shows the trial flagged, the ADC comes back and the next test runs."""
+    k = kiosk
+    c = k.controller
+    c.set_first_pin("1111", "1111")
+    c.participants.create("F001", dominant_hand="right")
+    k.app.start_battery("kiosktest", virtual=True)
+    run = k.wait_screen("run")
+    k.wait_for(lambda: run_snapshot(k).state == "ready", "the first trial")
+    k.tap(k.button("Start trial"))
+    k.wait_for(lambda: run_snapshot(k).phase_kind == "active", "the hold")
+    world = c.rig.world
+    adc0 = c.config.adc("adc0").address
+    world.schedule(c.rig.clock.now_ns(), lambda: world.unplug_adc(adc0))  # thread-safe
+    k.wait_for(lambda: run.fault_text, "the fault banner")
+    k.frames(2)
+    assert "adc0" in run.fault_text and "What to do" in run.fault_text
+    assert "flagged" in run.fault_text and "cable" in run.fault_text
+    k.shot("14-run-fault-live", ("fault_banner", "fault", "phase", "abort_btn"))
+    review = k.wait_screen("review")
+    assert "flagged" in review.status_text and "cable" in review.faults_text
+    k.shot("15-review-fault-live", ("status", "faults", "keep_btn"))
+    world.schedule(c.rig.clock.now_ns(), lambda: world.replug_adc(adc0))
+    k.tap(k.button("Keep, next"))
+    k.wait_screen("run")
+    k.wait_for(lambda: run_snapshot(k).state == "ready", "the next test")
+    assert run_snapshot(k).protocol == "sync_continuation" and not run.fault_text
+    stored = c.store.session_trials(run_snapshot(k).session_id)
+    assert stored[0].faults and "recorded with faults" in stored[0].notes
+    k.tap(k.button("Abort session"))
+    k.wait_screen("results")
+
+
+def test_the_metronome_clicks_sound_on_the_screen_and_the_setting_silences_them(
+    kiosk: Kiosk,
+) -> None:
+    """The buzzer's cues reach the screen's sound (SDL's silent device under test): the go beep
+    and every click of a metronome trial; with the sound setting off, none."""
+    k = kiosk
+    c = k.controller
+    c.set_first_pin("1111", "1111")
+    c.participants.create("A001", dominant_hand="right")
+    assert c.settings.sound_on  # the simulated backend: on by default
+    k.app.start_battery("kiosktest", virtual=True)
+    k.wait_screen("run")
+    k.wait_for(lambda: run_snapshot(k).state == "ready", "the force trial")
+    k.tap(k.button("Skip test"))
+    k.wait_for(
+        lambda: run_snapshot(k).state == "ready" and run_snapshot(k).protocol != "force_steadiness",
+        "the metronome test",
+    )
+    audio = k.app.audio
+    before = audio.played
+    k.tap(k.button("Start trial"))
+    k.wait_screen("review")
+    assert not audio.unavailable, "SDL's dummy audio device should load the tones"
+    # go beep + 6 clicks + the stop beep (a cue is only skipped when the screen saw it too late)
+    assert audio.played - before >= 6
+    assert list((c.config.data_dir / "kivy" / "sounds").glob("tone-*.wav"))
+
+    c.settings.change(sound=False)
+    k.app.apply_settings()
+    assert not audio.enabled
+    k.tap(k.button("distracted"))
+    k.tap(k.button("Mark invalid and repeat"))
+    k.wait_screen("run")
+    k.wait_for(lambda: run_snapshot(k).state == "ready", "the repeated metronome test")
+    silent_from = audio.played
+    k.tap(k.button("Start trial"))
+    k.wait_screen("review")
+    assert audio.played == silent_from
+    k.tap(k.button("Abort session"))
+    k.wait_screen("results")
+
+
+def test_settings_screen_changes_text_size_contrast_and_sound(kiosk: Kiosk) -> None:
+    from station.kiosk.theme import FONT_BODY, HIGH_CONTRAST, style
+
+    k = kiosk
+    c = k.controller
+    c.set_first_pin("1111", "1111")
+    k.tap(k.button("Clinician"))
+    k.wait_screen("participant")
+    k.tap(k.button("Settings"))
+    settings = k.wait_screen("settings")
+    k.tap(k.button("Large"))
+    assert c.settings.settings.text_size == "large" and style.font_body == round(FONT_BODY * 1.2)
+    assert settings.ids.note.font_size <= style.font_small  # bound to the theme
+    k.tap(settings.ids.contrast_on)
+    assert style.high_contrast and tuple(style.bg) == HIGH_CONTRAST["bg"]
+    k.tap(settings.ids.sound_off)
+    assert not k.app.audio.enabled and c.settings.settings.sound is False
+    k.tap(settings.ids.mirror_on)
+    assert c.settings.settings.mirror_run_screen
+    k.shot("16-settings-changed", ("title", "back_btn", "text_large", "contrast_on"))
+    k.tap(k.button("Back"))
+    k.wait_screen("participant")
+    # saved: a new start reads them back
+    from station.ui.settings import load_display_settings
+
+    saved = load_display_settings(c.config.data_dir)
+    assert (saved.text_size, saved.high_contrast, saved.sound) == ("large", True, False)
+    c.settings.change(text_size="normal", high_contrast=False)
+    k.app.apply_settings()
+    assert style.font_body == FONT_BODY and not style.high_contrast
+
+
+def test_the_screen_sound_without_an_audio_device_logs_once_and_stays_quiet(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import wave
+
+    from station.kiosk.audio import SAMPLE_RATE_HZ, CuePlayer, write_tone
+    from station.ui.run import LiveValues, SoundCue
+
+    path = write_tone(tmp_path / "t.wav", 0.2)
+    with wave.open(str(path)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, SAMPLE_RATE_HZ)
+        assert w.getnframes() == round(0.2 * SAMPLE_RATE_HZ)
+
+    class Silent:  # what Kivy's SDL2 loader gives without a device: a sound of no length
+        length = 0
+
+    loads: list[str] = []
+
+    def loader(p: str) -> Any:
+        loads.append(p)
+        return Silent()
+
+    player = CuePlayer(tmp_path / "sounds", loader=loader)
+    live = LiveValues(
+        t_s=1.0, sounds=(SoundCue(0, "go", 0.2, 0.95), SoundCue(1, "click", 0.01, 0.99))
+    )
+    with caplog.at_level(logging.WARNING, logger="station.kiosk.audio"):
+        assert player.update(1, live) == 0
+        assert player.update(2, live) == 0
+    assert player.unavailable and len(loads) == 1
+    warnings = [r for r in caplog.records if r.name == "station.kiosk.audio"]
+    assert len(warnings) == 1 and "no audio output" in warnings[0].getMessage()
+
+    def broken(p: str) -> Any:
+        raise OSError("no such device")
+
+    assert CuePlayer(tmp_path / "s2", loader=broken).update(1, live) == 0
+
+    class Plays:
+        length = 0.2
+
+        def __init__(self) -> None:
+            self.played = 0
+
+        def stop(self) -> None:
+            pass
+
+        def play(self) -> None:
+            self.played += 1
+
+    sounds: list[Plays] = []
+    good = CuePlayer(tmp_path / "s3", loader=lambda p: sounds.append(Plays()) or sounds[-1])
+    assert good.update(1, live) == 2
+    assert good.update(1, live) == 0  # each cue once per trial
+    late = LiveValues(t_s=5.0, sounds=(SoundCue(0, "go", 0.2, 1.0),))
+    assert good.update(2, late) == 0  # seen 4 s late: not played
+    good.enabled = False
+    assert good.update(3, live) == 0

@@ -17,6 +17,7 @@ from station.ui.run import (
     READY,
     REVIEW,
     RUNNING,
+    LiveValues,
     RunController,
     RunSnapshot,
 )
@@ -100,10 +101,10 @@ def test_clinician_controls_invalid_repeat_note_skip(clinician: AppController) -
     ]
     assert trials[0].invalid_reason == "distracted"
     assert "clinician: participant wore a splint" in trials[0].notes
-    participant = store.get_participant("P001")
-    assert f"[session {snap.session_id}, after trial {trials[1].id}] second try was fine" in (
-        participant.notes
-    )
+    notes = store.session_notes(snap.session_id)  # a note between trials: on the trial shown
+    assert [(n.trial_id, n.author, n.text) for n in notes] == [
+        (trials[1].id, "clinician", "second try was fine")
+    ]
     summary = {(m.protocol, m.metric.name) for m in store.session(snap.session_id).metrics}
     assert ("force_steadiness", "mean_mean_force_n") in summary  # from the kept trial only
     assert not any(p == "sync_continuation" for p, _ in summary)  # skipped
@@ -230,3 +231,299 @@ def test_the_step_runner_numbers_trials_without_gaps_after_a_skip(
     stored = store.trial(trial.trial_id)
     assert stored.notes.endswith("clinician: fine") and stored.status == "complete"
     assert {m.protocol for m in store.session(run.session_id).metrics} == {"sync_continuation"}
+
+
+# -- live values of every protocol, faults, the screen's sound cues ------------------------------
+EVERY_PROTOCOL_TOML = """
+name = "everyui"
+title = "Every protocol but the Purdue board, short"
+
+[[step]]
+protocol = "nine_hole_peg"
+hands = ["dominant"]
+practice = 0
+trials = 1
+[step.params]
+foreperiod_s = 1.0
+
+[[step]]
+protocol = "finger_tapping"
+hands = ["dominant"]
+trials = 1
+[step.params]
+duration_s = 3.0
+foreperiod_s = 1.0
+
+[[step]]
+protocol = "sync_continuation"
+hands = ["dominant"]
+trials = 1
+[step.params]
+n_sync = 6
+n_continuation = 4
+skip_beats = 1
+interval_ms = 400.0
+lead_in_s = 0.5
+foreperiod_s = 0.5
+
+[[step]]
+protocol = "reaction_time"
+hands = ["dominant"]
+trials = 1
+[step.params]
+mode = "choice"
+n_stimuli = 4
+foreperiod_min_s = 0.5
+foreperiod_max_s = 1.0
+
+[[step]]
+protocol = "finger_sequence"
+hands = ["dominant"]
+trials = 1
+[step.params]
+duration_s = 4.0
+guided = true
+foreperiod_s = 1.0
+
+[[step]]
+protocol = "max_force"
+hands = ["dominant"]
+trials = 1
+[step.params]
+n_efforts = 1
+effort_s = 2.0
+foreperiod_s = 1.0
+
+[[step]]
+protocol = "force_steadiness"
+hands = ["dominant"]
+trials = 1
+[step.params]
+hold_s = 3.0
+settle_s = 0.5
+welch_segment_s = 1.0
+foreperiod_s = 1.0
+
+[[step]]
+protocol = "force_tracking"
+hands = ["dominant"]
+trials = 1
+[step.params]
+duration_s = 4.0
+period_s = 2.0
+lead_in_s = 0.5
+foreperiod_s = 1.0
+
+[[step]]
+protocol = "finger_individuation"
+hands = ["dominant"]
+trials = 1
+[step.params]
+fingers = ["index", "middle"]
+press_s = 2.0
+rest_s = 0.5
+foreperiod_s = 1.0
+"""
+
+
+def test_every_protocol_publishes_the_live_values_its_feedback_needs(
+    clinician: AppController,
+) -> None:
+    from collections import defaultdict
+
+    (clinician.config.data_dir / "batteries" / "everyui.toml").write_text(EVERY_PROTOCOL_TOML)
+    clinician.choose_battery("everyui")
+    seen: dict[str, list[RunSnapshot]] = defaultdict(list)
+
+    def keep(snap: RunSnapshot) -> None:
+        if snap.state in (READY, RUNNING):
+            seen[snap.protocol].append(snap)
+
+    run = start(clinician, auto=True, listener=keep, host_clock=ticking().__next__)
+    assert run.wait(240) and run.snapshot().state == FINISHED
+
+    def live(protocol: str) -> list[LiveValues]:
+        return [s.live for s in seen[protocol] if s.state == RUNNING]
+
+    def sound_kinds(protocol: str) -> list[str]:
+        return [c.kind for c in max((lv.sounds for lv in live(protocol)), key=len)]
+
+    # every protocol: its instructions and parameters (the drawing's details) before it starts
+    for protocol, snaps in seen.items():
+        ready = next(s for s in snaps if s.state == READY)
+        assert ready.instructions and ready.params, protocol
+    assert "The order is: index, middle, ring, little." in next(
+        s.instructions for s in seen["finger_sequence"] if s.state == READY
+    )
+
+    # the pegboard: holes lighting; a countdown to the go beep, then the beep sounds
+    peg = live("nine_hole_peg")
+    assert max(lv.holes_filled for lv in peg) == 9 and len(peg[-1].holes) == 9
+    counting = [lv.go_in_s for lv in peg if lv.countdown and lv.go_in_s is not None]
+    assert counting and counting == sorted(counting, reverse=True) and max(counting) > 0.5
+    assert sound_kinds("nine_hole_peg")[0] == "go"
+    # tapping: the count, the finger pressed, the go and stop beeps
+    tap = live("finger_tapping")
+    assert max(lv.taps for lv in tap) >= 5 and any("index" in lv.pressed for lv in tap)
+    assert sound_kinds("finger_tapping") == ["go", "stop"]
+    # the metronome: its clicks sound, each once, in order
+    sync = live("sync_continuation")
+    clicks = [c for c in max((lv.sounds for lv in sync), key=len) if c.kind == "click"]
+    assert len(clicks) == 6 and [c.index for c in clicks] == sorted({c.index for c in clicks})
+    assert all(c.duration_s == pytest.approx(0.01) for c in clicks)
+    # reaction time: the lit finger, the lights counted; no countdown and no sound (visual task)
+    rt = live("reaction_time")
+    assert {lv.cue_finger for lv in rt} - {None} <= {"index", "middle", "ring", "little"}
+    assert any(lv.cue_finger for lv in rt)
+    assert max(lv.stimuli_done for lv in rt) == 4 and rt[-1].stimuli_total == 4
+    assert not any(lv.countdown for lv in rt) and not any(lv.sounds for lv in rt)
+    # finger sequences: the order, the taps, the guiding light
+    seq = live("finger_sequence")
+    assert seq[-1].sequence == ("index", "middle", "ring", "little")
+    assert max(lv.taps for lv in seq) >= 4 and any(lv.cue_finger for lv in seq)
+    # maximal force: a force on the index pad, no target; the newest sample's time
+    mf = live("max_force")
+    assert max(lv.forces_n.get("pad_index", 0.0) for lv in mf) > 5.0
+    assert all(lv.target_n is None for lv in mf)
+    assert any(lv.sample_t_ns is not None for lv in mf)
+    assert all(lv.sample_host_ns is None for lv in mf)  # not paced: no host time to map to
+    # steadiness: a target inside its band
+    st = [lv for lv in live("force_steadiness") if lv.band_n is not None]
+    assert st and all(lv.band_n[0] < lv.target_n < lv.band_n[1] for lv in st)  # type: ignore[index, operator]
+    # tracking: the target moves
+    targets = [lv.target_n for lv in live("force_tracking") if lv.target_n is not None]
+    assert max(targets) - min(targets) > 2.0
+    # individuation: every finger pad, and the bar follows the cued finger's pad
+    ind = live("finger_individuation")
+    pads = dict(ind[-1].pad_fingers)
+    assert set(pads) == {"index", "middle"}
+    cued_middle = [lv for lv in ind if lv.cue_finger == "middle"]
+    assert cued_middle and all(lv.force_pad == pads["middle"] for lv in cued_middle)
+    assert any(lv.target_n is not None for lv in cued_middle)
+
+
+def test_paced_trials_map_each_sample_to_host_time(clinician: AppController) -> None:
+    """In real time on the simulated backend, a sample's host time is its virtual time through
+    the trial's one virtual-to-host origin, and it is never published before that time."""
+    import time
+
+    clinician.realtime = True
+    published: list[tuple[int, LiveValues]] = []
+
+    def keep(snap: RunSnapshot) -> None:
+        if snap.protocol == "force_steadiness" and snap.state == RUNNING:
+            published.append((time.monotonic_ns(), snap.live))
+
+    run = start(clinician, auto=False, listener=keep)
+    run.wait_for(lambda s: s.state == READY, TIMEOUT_S)
+    run.start_trial()
+    run.wait_for(lambda s: s.state == REVIEW, TIMEOUT_S)
+    run.abort()
+    assert run.wait(TIMEOUT_S)
+    mapped = [(t, lv) for t, lv in published if lv.sample_host_ns is not None]
+    assert len(mapped) > 10
+    offsets = {lv.sample_host_ns - lv.sample_t_ns for _, lv in mapped}  # type: ignore[operator]
+    assert len(offsets) == 1  # one origin per trial
+    assert all(lv.sample_host_ns <= t for t, lv in mapped)  # type: ignore[operator]
+
+
+def test_a_live_adc_fault_is_shown_flagged_and_the_run_carries_on(
+    clinician: AppController,
+) -> None:
+    from station.ui.errors import fault_message
+
+    world = clinician.rig.world
+    adc0 = clinician.config.adc("adc0").address
+    faults_seen: list[tuple[str, ...]] = []
+    unplugged: list[bool] = []
+
+    def unplug_in_the_hold(snap: RunSnapshot) -> None:  # worker thread
+        if snap.state == RUNNING and snap.live.faults:
+            faults_seen.append(snap.live.faults)
+        if snap.phase_kind == "active" and snap.protocol == "force_steadiness" and not unplugged:
+            unplugged.append(True)
+            world.unplug_adc(adc0)
+
+    run = start(clinician, auto=False, listener=unplug_in_the_hold, host_clock=ticking().__next__)
+    run.wait_for(lambda s: s.state == READY, TIMEOUT_S)
+    run.start_trial()
+    snap = run.wait_for(lambda s: s.state == REVIEW, TIMEOUT_S)
+    assert faults_seen, "the fault was on screen while the trial ran"
+    message = fault_message(faults_seen[0][0])
+    assert "cable" in message.what_to_do and "flagged" in message.what_to_do
+    trial = snap.last_trial
+    assert trial is not None and trial.status == "complete" and trial.faults
+    stored = clinician.store.trial(trial.trial_id)
+    assert stored.faults and "recorded with faults" in stored.notes  # flagged in the store
+    world.replug_adc(adc0)
+    run.keep()  # the run carries on with the next test
+    snap = run.wait_for(lambda s: s.state == READY, TIMEOUT_S)
+    assert snap.protocol == "sync_continuation"
+    run.abort()
+    assert run.wait(TIMEOUT_S)
+
+
+def test_a_chattering_button_is_flagged_and_the_trial_carries_on(
+    clinician: AppController,
+) -> None:
+    """Bounce injected on the tapped button (300 edges in 0.6 s, above the 200 per second the
+    timing core calls chatter): the fault is live, stored, and the trial ends normally."""
+    (clinician.config.data_dir / "batteries" / "everyui.toml").write_text(EVERY_PROTOCOL_TOML)
+    clinician.choose_battery("everyui")
+    world = clinician.rig.world
+    gpio = clinician.config.input("btn_index").gpio
+    live_faults: list[str] = []
+    injected: list[int] = []
+
+    def chatter(snap: RunSnapshot) -> None:  # worker thread, between simulation steps
+        if snap.protocol != "finger_tapping" or snap.state != RUNNING:
+            return
+        live_faults.extend(f for f in snap.live.faults if f not in live_faults)
+        if snap.phase_kind == "active" and not injected:
+            now = clinician.rig.clock.now_ns()
+            injected.append(now)
+            edges = [(now + 1_000_000 + k * 2_000_000, k % 2) for k in range(300)]
+            world.play_edges(gpio, edges)
+
+    run = start(clinician, auto=False, listener=chatter, host_clock=ticking().__next__)
+    run.wait_for(lambda s: s.state == READY, TIMEOUT_S)
+    run.skip()  # the pegboard
+    run.wait_for(lambda s: s.state == READY and s.protocol == "finger_tapping", TIMEOUT_S)
+    run.start_trial()
+    snap = run.wait_for(lambda s: s.state == REVIEW, TIMEOUT_S)
+    assert injected and any("chattering" in f for f in live_faults)
+    trial = snap.last_trial
+    assert trial is not None and trial.status in ("complete", "timeout")
+    assert any("bouncing" in advice for _f, advice in trial.faults)
+    assert any("chattering" in f for f in clinician.store.trial(trial.trial_id).faults)
+    run.abort()
+    assert run.wait(TIMEOUT_S)
+
+
+def test_a_button_held_at_the_start_is_a_live_fault(clinician: AppController) -> None:
+    """The clinician's panel holds the index button down as the trial starts (a stuck button):
+    the fault says so; released, the trial goes on."""
+    (clinician.config.data_dir / "batteries" / "everyui.toml").write_text(EVERY_PROTOCOL_TOML)
+    clinician.choose_battery("everyui")
+    virtual = clinician.virtual
+    assert virtual is not None
+    faults: list[str] = []
+
+    def release_when_told(snap: RunSnapshot) -> None:
+        if snap.state == RUNNING and snap.live.faults and not faults:
+            faults.extend(snap.live.faults)
+            virtual.release_button("index")
+
+    run = clinician.start_run(listener=release_when_told, host_clock=ticking().__next__)
+    run.wait_for(lambda s: s.state == READY, TIMEOUT_S)
+    run.skip()  # the pegboard
+    run.wait_for(lambda s: s.state == READY and s.protocol == "finger_tapping", TIMEOUT_S)
+    virtual.press_button("index")  # stuck down before the trial: the worker waits (idle) for
+    clinician.rig.world.run_for(0.01)  # the start, so the edge is delivered here, beforehand
+    run.start_trial()
+    snap = run.wait_for(lambda s: s.state == REVIEW, TIMEOUT_S)
+    assert faults and "held down or stuck" in faults[0]
+    trial = snap.last_trial
+    assert trial is not None and any("Release the button" in a for _f, a in trial.faults)
+    run.abort()
+    assert run.wait(TIMEOUT_S)
