@@ -12,7 +12,7 @@ from flask import Flask, g
 from flask.json.provider import DefaultJSONProvider
 
 from station.store import Store
-from web import admin, api, auth, dashboard, exports
+from web import admin, api, auth, dashboard, exports, practice
 from web.accounts import Accounts
 from web.errors import register_error_handlers
 from web.serialize import finite
@@ -101,7 +101,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(auth.check_csrf)
     app.after_request(auth.after_request_headers)
     app.context_processor(lambda: {"csrf_token": auth.csrf_token, "user": g.get("user")})
-    for blueprint in (auth.bp, api.bp, admin.bp, dashboard.bp, exports.bp):
+    for blueprint in (auth.bp, api.bp, admin.bp, dashboard.bp, exports.bp, practice.bp):
         app.register_blueprint(blueprint)
     return app
 

@@ -355,8 +355,10 @@ def _rating_tip(r: Rating) -> str:
 
 def build_symptoms(ratings: list[Rating], code: str) -> SymptomChart:
     """The participant's pain and fatigue ratings (0-10) over time: a series per scale and
-    before/after, a point per rating."""
+    before/after, a point per rating. Other scales (the Borg CR10 effort of practice sessions)
+    are drawn on the practice page, not here."""
     scales, timings = tuple(SCALE_STYLES), tuple(TIMING_STYLES)
+    ratings = [r for r in ratings if r.scale in SCALE_STYLES]
     by_series: dict[tuple[str, str], list[Point]] = {}
     for r in ratings:
         by_series.setdefault((r.scale, r.timing), []).append(

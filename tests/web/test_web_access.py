@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
-from tests.web.conftest import AuthActions, Filled, accounts_of, bearer, csrf_of
+from tests.web.conftest import AuthActions, Filled, accounts_of, bearer, csrf_of, state_of
 
 PUBLIC = {"static", "auth.sign_in", "auth.sign_out"}
 #: Every other endpoint and who may use it.
@@ -45,6 +45,24 @@ ACCESS = {
     "exports.session_json": "any",
     "exports.session_pdf": "any",
     "exports.session_fhir": "any",
+    "practice.page": "any",
+    "practice.prescribe": "any",
+    "practice.dose": "any",
+    "practice.status": "any",
+    "practice.level": "any",
+    "practice.session": "any",
+}
+#: Form values that make each POST route succeed (so the matrix sees the redirect, not a 400).
+FORMS = {
+    "practice.prescribe": {
+        "program": "musician_timing",
+        "level": "1",
+        "per_week": "3",
+        "daily_cap": "1",
+    },
+    "practice.dose": {"per_week": "4", "daily_cap": "1", "reason": "matrix"},
+    "practice.status": {"action": "pause", "reason": "matrix"},
+    "practice.level": {"level": "2", "reason": "matrix"},
 }
 #: Routes whose answer carries participant data (anonymous answers must not contain it).
 SECRET = "P001"
@@ -71,6 +89,10 @@ def url_for_rule(app: Flask, rule: Rule, filled: Filled) -> str:
             values[arg] = filled.trials[0]
         elif arg == "token_id":
             values[arg] = accounts_of(app).create_token("alice", "matrix")[0].id
+        elif arg == "prescription_id":
+            values[arg] = _practice_sample(app)[0]
+        elif arg == "practice_session_id":
+            values[arg] = _practice_sample(app)[1]
         else:
             raise AssertionError(f"no sample value for <{arg}> in {rule.rule}")
     with app.test_request_context():
@@ -79,11 +101,50 @@ def url_for_rule(app: Flask, rule: Rule, filled: Filled) -> str:
         return url_for(rule.endpoint, **values)
 
 
-def call(client: FlaskClient, method: str, url: str, headers: dict[str, str] | None = None) -> Any:
+def _practice_sample(app: Flask) -> tuple[int, int]:
+    """P001's prescription of nerve_distal and a practice session of it (made on first use)."""
+    from station.programs.program import load_program
+
+    store = state_of(app).store
+    found = [rx for rx in store.prescriptions("P001") if rx.program_name == "nerve_distal"]
+    if found:
+        rx = found[0]
+    else:
+        program = load_program("nerve_distal")
+        rx = store.add_prescription(
+            "P001",
+            program.name,
+            program_version=program.version,
+            program_hash=program.sha256,
+            levels=len(program.levels),
+            created_by="matrix",
+        )
+    sessions = store.practice_sessions(rx.id)
+    if sessions:
+        return rx.id, sessions[0].session_id
+    sid = store.start_session(
+        "P001", rx.program_name, rx.program_hash, "station-1", {}, 0, 0, "0.1.0", "sim",
+        "gpio-driver", kind="practice",
+    )  # fmt: skip
+    store.add_practice_session(
+        sid, rx.id, level=1, program_version=rx.program_version, program_hash=rx.program_hash,
+        plan={"blocks": []},
+    )  # fmt: skip
+    store.end_session(sid, "complete")
+    return rx.id, sid
+
+
+def call(
+    client: FlaskClient,
+    method: str,
+    url: str,
+    headers: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+) -> Any:
     headers = dict(headers or {})
     if method != "GET" and "Authorization" not in headers:
         headers["X-CSRF-Token"] = csrf_of(client)  # so that only authentication is tested
-    return client.open(url, method=method, headers=headers)
+    return client.open(url, method=method, headers=headers, data=form)
 
 
 def test_every_route_is_listed_with_its_access(app: Flask) -> None:
@@ -148,7 +209,7 @@ def test_signed_in_users_get_what_their_role_allows(
         headers = bearer(accounts_of(app).create_token(name, "matrix")[1])
     for rule, method in routes(app):
         url = url_for_rule(app, rule, filled)
-        response = call(client, method, url, headers)
+        response = call(client, method, url, headers, FORMS.get(rule.endpoint))
         expected = _expected(role, ACCESS[rule.endpoint], method)
         assert response.status_code == expected, (role, via, method, url, response.data[:200])
         if expected == 403:
