@@ -143,10 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=None, help="random seed (default from config)")
 
     from station.cli_data import add_parsers
+    from station.cli_ops import add_parsers as add_ops_parsers
     from station.cli_programs import add_parsers as add_program_parsers
 
     add_parsers(sub, _Parser)
     add_program_parsers(sub, _Parser)
+    add_ops_parsers(sub, _Parser)
 
     for plugin in _plugins():
         plugin.add_parsers(sub, _Parser)
@@ -245,6 +247,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(json.dumps(figures, indent=2) if args.json else format_timing(figures))
         return EXIT_OK
 
+    from station.cli_ops import dispatch as dispatch_ops  # before the config: doctor checks it
+
+    if (handled_ops := dispatch_ops(args)) is not None:
+        return handled_ops
     config = load_config(args.config)
     if args.command == "bench":
         from station.bench import bench_scoring
