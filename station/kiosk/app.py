@@ -21,6 +21,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.modalview import ModalView
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
+from station.kiosk import practice as practice_screens
 from station.kiosk import selfguided as sg_screens
 from station.kiosk import theme
 from station.kiosk.audio import CuePlayer
@@ -58,6 +59,7 @@ SCREENS = (
     ("message", MessageScreen),
     ("settings", SettingsScreen),
     *sg_screens.SCREENS,  # self-guided mode (station.kiosk.selfguided)
+    *practice_screens.SCREENS,  # practice in self-guided mode (station.kiosk.practice)
 )
 #: Screens that need the clinician logged in (the idle lock takes them away).
 CLINICIAN_SCREENS = ("participant", "battery", "run", "review", "results", "settings", "sg_setup")

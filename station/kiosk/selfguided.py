@@ -3,8 +3,9 @@
 Participant side (``sg_*.kv``, one file per screen): sign-in with a big keypad (a USB QR reader
 acting as a keyboard fills the code from a printed card), today's plan, a 0-10 rating as eleven
 big buttons, the run (the clinician's run screen, trimmed to Start and Stop), the rest timer, the
-summary. Clinician side: ``sg_setup`` (a participant's PIN, pain stop value and assignments),
-reached from the battery screen.
+summary; for a prescribed practice program also the set results, effort and sensations
+screens and the practice summary (:mod:`station.kiosk.practice`). Clinician side: ``sg_setup``
+(a participant's PIN, pain stop value and assignments), reached from the battery screen.
 
 The screens hold no logic: :func:`route` shows the screen that the controller's state calls for,
 on every frame of a self-guided screen and once a second in any case (so the idle sign-out also
@@ -27,15 +28,18 @@ from station.kiosk.screens import KioskScreen, RunScreen
 from station.kiosk.widgets import KLabel
 from station.store.store import PIN_MAX_DIGITS
 from station.ui.errors import Message, message_for
+from station.ui.practice import FEEDBACK
 from station.ui.rest import DEFAULT_REST_S
 from station.ui.run import ENDED, READY, REST, REVIEW, RUNNING, RunSnapshot
 from station.ui.selfguided import (
     ACTIVE,
     BREAK,
     DEFAULT_PAIN_STOP_AT,
+    EFFORT,
     PAIN_STOP,
     PLAN,
     RATE,
+    SENSATIONS_STATE,
     SUMMARY,
     SelfGuidedController,
     SelfGuidedSetup,
@@ -46,7 +50,18 @@ if TYPE_CHECKING:
     from station.kiosk.app import KioskApp
 
 #: The participant's screens (the idle sign-out and the routing act on these).
-SG_SCREENS = ("sg_signin", "sg_plan", "sg_rating", "sg_run", "sg_rest", "sg_summary")
+SG_SCREENS = (
+    "sg_signin",
+    "sg_plan",
+    "sg_rating",
+    "sg_run",
+    "sg_rest",
+    "sg_summary",
+    "sg_set_result",
+    "sg_effort",
+    "sg_sensations",
+    "sg_practice_summary",
+)
 LETTERS = tuple("ABCDEFGHIJKLMNOPQRSTUVWXYZ-_")
 ENTER_KEYS = (13, 271)  # Enter, keypad Enter
 BACKSPACE_KEY = 8
@@ -99,9 +114,16 @@ def target_screen(sg: SelfGuidedController) -> str:
     if state == BREAK or (state == ACTIVE and sg.rest() is not None):
         return "sg_rest"
     if state == ACTIVE:
+        practice = sg.practice_run
+        if practice is not None and practice.snapshot().state == FEEDBACK:
+            return "sg_set_result"
         return "sg_run"
+    if state == EFFORT:
+        return "sg_effort"
+    if state == SENSATIONS_STATE:
+        return "sg_sensations"
     if state == SUMMARY:
-        return "sg_summary"
+        return "sg_practice_summary" if sg.practicing else "sg_summary"
     return "home"
 
 
@@ -283,6 +305,7 @@ class SGPlanScreen(_SGScreen):
     greeting = StringProperty("")
     info = StringProperty("")
     any_due = BooleanProperty(False)
+    practice_due = BooleanProperty(False)
     simulated = BooleanProperty(False)
 
     def on_pre_enter(self, *_: Any) -> None:
@@ -301,24 +324,52 @@ class SGPlanScreen(_SGScreen):
                 lines.append(f"[color=#ffd100]{_esc(item.note)}[/color]")
             box.add_widget(_panel_label("\n".join(lines), item.due))
         self.any_due = any(item.due for item in items)
-        if not items:
+        offer = app.call(sg.practice_offer, doing="loading your practice")
+        self.practice_due = offer is not None and offer.available
+        if offer is not None:
+            box.add_widget(_panel_label(_offer_text(offer), offer.available))
+        if not items and offer is None:
             self.info = "Nothing is assigned to you yet. Please ask your therapist."
-        elif not self.any_due:
+        elif not self.any_due and not self.practice_due:
             self.info = "Nothing is planned for today. Well done!"
+        elif self.practice_due and not self.any_due:
+            self.info = "Press Practice when you are ready."
         else:
-            self.info = "Press Start when you are ready."
+            self.info = "Press Start (tests) or Practice when you are ready."
+
+    def _person(self) -> Any:
+        app = kiosk()
+        if self.simulated and self.ids.virtual_toggle.state == "down":
+            return app.call(app.controller.virtual_participant, doing="setting up")
+        return None
 
     def begin(self) -> None:
         app = kiosk()
         sg = selfguided(app)
-        person = None
-        if self.simulated and self.ids.virtual_toggle.state == "down":
-            person = app.call(app.controller.virtual_participant, doing="setting up")
-        if app.call(sg.begin, person=person, doing="starting") is not None:
+        if app.call(sg.begin, person=self._person(), doing="starting") is not None:
+            route(app)
+
+    def begin_practice(self) -> None:
+        app = kiosk()
+        sg = selfguided(app)
+        if app.call(sg.begin_practice, person=self._person(), doing="starting") is not None:
             route(app)
 
     def sign_out(self) -> None:
         sign_out(kiosk())
+
+
+def _offer_text(offer: Any) -> str:
+    """Today's practice on the plan: the program and level, each exercise with its dose (or
+    why not today)."""
+    lines = [f"[b]Practice: {_esc(offer.heading)}[/b]"]
+    if not offer.available:
+        lines.append(f"[color=#ffd100]{_esc(offer.reason)}[/color]")
+        return "\n".join(lines)
+    lines.append("To do today" + (f": {_esc(offer.goal)}" if offer.goal else ""))
+    small = theme.style.font_small
+    lines += [f"[size={small}]{_esc(x)}[/size]" for x in offer.exercises]
+    return "\n".join(lines)
 
 
 def sign_out(app: Any) -> None:
@@ -432,7 +483,7 @@ class SGRunScreen(RunScreen):
     def show(self, snap: RunSnapshot) -> None:
         if snap.state == REVIEW:  # kept at once: the screen shows the trial's end
             snap = replace(snap, state=RUNNING)
-        if snap.state in ENDED or snap.state == REST:
+        if snap.state in ENDED or snap.state in (REST, FEEDBACK):
             return  # the visit moves on (route)
         super().show(snap)
         if snap.state == READY:

@@ -399,6 +399,11 @@ class PracticeRun:
     def session_id(self) -> int | None:
         return self._run.session_id if self._run is not None and self._run.result else None
 
+    @property
+    def battery(self) -> Battery:
+        """Today's blocks as the battery the engine runs (the kiosk's run screen shows it)."""
+        return self._battery
+
     def _today(self) -> tuple[int, int]:
         now = self.now_utc()
         day = now.astimezone(self.tz).date() if self.tz else now.astimezone().date()
@@ -427,6 +432,11 @@ class PracticeRun:
     def gate(self) -> Decision | None:
         """Before anything: a stored ``hold`` when today's cap or this week's sessions are
         reached, else None."""
+        hold = self.hold_today()
+        return self._store_decision(hold) if hold is not None else None
+
+    def hold_today(self) -> Decision | None:
+        """The ``hold`` :meth:`gate` would store now (nothing stored): for a plan screen."""
         today, week = self._today()
         rx = self.prescription
         hold = check_cap(
@@ -437,7 +447,7 @@ class PracticeRun:
             sessions_this_week=week,
             sessions_per_week=rx.sessions_per_week,
         )
-        return self._store_decision(hold) if hold is not None else None
+        return hold
 
     def rate_before(self, pain: int, fatigue: int) -> Decision | None:
         """Pain and fatigue (0-10) before: stored; a stored ``stop`` when pain is at or above
@@ -523,12 +533,20 @@ class PracticeRun:
             if self.pacer is not None:
                 self.pacer.pace(self.rig.clock.now_ns())
 
-    def run(self, planned: PlannedPracticeTrial) -> tuple[TrialResult, SetFeedback | None]:
-        """Run and store one trial; after the last repetition of a set, the set's feedback."""
+    def run(
+        self,
+        planned: PlannedPracticeTrial,
+        *,
+        pacer: Pacer | None = None,
+        on_context: Callable[[Any], None] | None = None,
+    ) -> tuple[TrialResult, SetFeedback | None]:
+        """Run and store one trial; after the last repetition of a set, the set's feedback.
+        ``pacer`` (default: the run's) and ``on_context`` go to the engine (the kiosk's live
+        feedback, :mod:`station.ui.practice`)."""
         if self._run is None or planned is not self._pending:
             raise PracticeError("run the trial next_trial() gave")
         self._pending = None
-        result = self._run.run(planned.inner, pacer=self.pacer)
+        result = self._run.run(planned.inner, pacer=pacer or self.pacer, on_context=on_context)
         self._run.review(None)
         self.store.add_practice_trial(
             result.trial_id,

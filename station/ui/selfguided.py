@@ -11,7 +11,16 @@ clinician mode; a rest between blocks) -> ``break`` (a rest between batteries) -
 (pain, fatigue, after) -> ``summary`` (each result against the participant's own past) ->
 :meth:`sign_out`. A pain rating at or above the participant's stop value before the session
 (``pain_stop``) ends the visit before anything runs: the participant is told to contact their
-therapist. Without a touch for :data:`IDLE_SIGN_OUT_S` (not counting a running trial or a rest)
+therapist.
+
+Practice (a prescribed program, :mod:`station.ui.practice`): :meth:`practice_offer` is today's
+session of the participant's prescription (or why not today); :meth:`begin_practice` -> ``rate``
+(pain, fatigue before; the program's and the participant's stop value through
+:class:`station.programs.run.PracticeRun`) -> ``active`` (a
+:class:`~station.ui.practice.PracticeRunController`: knowledge of results after each set, the
+enforced rest between sets) -> ``rate`` (pain, fatigue after) -> ``effort`` (Borg CR10) ->
+``sensations`` -> ``summary`` (:meth:`practice_summary`). Without a touch for
+:data:`IDLE_SIGN_OUT_S` (not counting a running trial or a rest)
 the participant is signed out and an open session is stored as aborted.
 
 Every rating is stored at once (:meth:`station.store.Store.add_rating`); the ratings before are
@@ -40,6 +49,7 @@ from station.assess import fmt
 from station.battery import Battery, load_battery
 from station.cards import parse_card
 from station.errors import StationError
+from station.programs.run import PracticeRun
 from station.protocols import get_protocol
 from station.records import Metric
 from station.results import participant_results
@@ -47,6 +57,15 @@ from station.store import PinLockedError, SelfGuidedAccess
 from station.store.store import check_pin
 from station.ui.app import AppController
 from station.ui.errors import Message
+from station.ui.practice import (
+    CR10_ANCHORS,
+    SENSATIONS,
+    PracticeOffer,
+    PracticeRunController,
+    PracticeView,
+    practice_offer,
+    practice_view,
+)
 from station.ui.rest import DEFAULT_REST_S, MIN_REST_S, RestInfo, RestTimer
 from station.ui.run import ABORTED, ENDED, FAILED, REST, RUNNING, RunController
 
@@ -60,6 +79,8 @@ ACTIVE: Final = "active"
 BREAK: Final = "break"
 SUMMARY: Final = "summary"
 PAIN_STOP: Final = "pain_stop"
+EFFORT: Final = "effort"  # practice: perceived effort (Borg CR10) after
+SENSATIONS_STATE: Final = "sensations"  # practice: sensations after (optional)
 
 #: A pain rating (0-10) at or above this before a session: it does not start. A product choice
 #: (not a clinical rule): the clinician sets each participant's own value (1-10).
@@ -227,6 +248,9 @@ class SelfGuidedController:
         self.stop_message: Message | None = None
         self.signed_out_reason = ""
         self._was_busy = False
+        self._practice: PracticeRun | None = None
+        self._effort: float | None = None
+        self._sensations = ""
 
     # -- signing in and out ----------------------------------------------------------------------
     @staticmethod
@@ -335,7 +359,11 @@ class SelfGuidedController:
 
     @property
     def pain_stop_at(self) -> int:
-        code = self._require(PLAN, RATE, ACTIVE, BREAK, SUMMARY, PAIN_STOP)
+        code = self._require(
+            PLAN, RATE, ACTIVE, BREAK, SUMMARY, PAIN_STOP, EFFORT, SENSATIONS_STATE
+        )
+        if self._practice is not None:
+            return int(self._practice.rules.pain_stop_at)
         value = self.store.self_guided_access(code).pain_stop_at
         return DEFAULT_PAIN_STOP_AT if value is None else int(value)
 
@@ -357,6 +385,143 @@ class SelfGuidedController:
         self.app.touch()
         return self._questions[0]
 
+    # -- practice (a prescribed program) -------------------------------------------------------
+    def practice_offer(self) -> PracticeOffer | None:
+        """Today's practice of the participant's prescription (None: none prescribed)."""
+        code = self._require(PLAN)
+        return practice_offer(
+            self.app.rig,
+            self.store,
+            code,
+            data_dir=self.app.config.data_dir,
+            now_utc=self.wall_clock,
+            tz=self.tz,
+        )
+
+    @property
+    def practicing(self) -> bool:
+        """This visit is a practice session (not the assigned batteries)."""
+        return self._practice is not None
+
+    def begin_practice(self, *, person: Any = None) -> Question:
+        """Start today's practice: the ratings before come first. Refused (a stored ``hold``)
+        when today's cap or this week's sessions are reached, or when it is paused."""
+        code = self._require(PLAN)
+        offer = self.practice_offer()
+        if offer is None:
+            raise StationError("No practice is prescribed for you. Please ask your therapist.")
+        if person is not None and not self.app.simulated:
+            raise StationError("the virtual participant acts on the simulated backend only")
+        if self.app.run is not None and not self.app.run.ended:
+            raise StationError("a session is already running on this station")
+        try:
+            practice = PracticeRun(
+                self.app.rig,
+                self.store,
+                code,
+                offer.prescription_id,
+                data_dir=self.app.config.data_dir,
+                person=person,
+                say=log.info,
+                now_utc=self.wall_clock,
+                tz=self.tz,
+            )
+        except StationError as exc:  # paused, or the program cannot load: the offer says why
+            log.warning("practice for %s refused: %s", code, exc)
+            raise StationError(offer.reason or str(exc)) from None
+        hold = practice.gate()  # stored, as `station practice` stores it
+        if hold is not None:
+            raise StationError(hold.reason)
+        self.person = person
+        self._practice = practice
+        self._queue = []
+        self._questions = [
+            self._question("pain", "before", 1),
+            self._question("fatigue", "before", 2),
+        ]
+        self.state = RATE
+        self.app.touch()
+        return self._questions[0]
+
+    def _start_practice(self) -> None:
+        practice = self._practice
+        assert practice is not None
+        run = PracticeRunController(practice, realtime=self.app.realtime, host_clock=self.app.clock)
+        self._item = None
+        self._run = run
+        self.app.run = run
+        self.state = ACTIVE
+        run.start()
+        self.app.touch()
+
+    @property
+    def practice_run(self) -> PracticeRunController | None:
+        run = self.run
+        return run if isinstance(run, PracticeRunController) else None
+
+    def rate_pain_during(self, value: int) -> bool:
+        """Pain now (0-10), between the sets of a practice session; True when it stops the
+        session (at or above the stop value: the participant is told to contact their
+        therapist; the questions after and the summary follow)."""
+        self._require(ACTIVE)
+        run = self.practice_run
+        if run is None:
+            raise StationError("not now: pain is rated between the sets of a practice session")
+        self.app.touch()
+        stop = run.rate_pain(value)
+        if stop is None:
+            return False
+        self.notices.append(
+            f"You rated your pain {value} out of 10. That is too much pain to go on today. "
+            "Please contact your therapist and tell them about your pain."
+        )
+        return True
+
+    #: Borg CR10's verbal anchors (0-10) and the sensations offered after a practice session.
+    effort_anchors = CR10_ANCHORS
+    sensation_choices = SENSATIONS
+
+    def rate_effort(self, value: int) -> None:
+        """Perceived effort on Borg's CR10 (0-10) after the practice session."""
+        self._require(EFFORT)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= RATING_MAX:
+            raise StationError(f"choose a number from 0 to {RATING_MAX}")
+        self._effort = float(value)
+        self.app.touch()
+        self.state = SENSATIONS_STATE
+
+    def report_sensations(self, chosen: list[str] | tuple[str, ...]) -> None:
+        """The sensations felt (none: empty); the session is concluded: the ratings after, the
+        effort and the sensations are stored and the progression rules decide."""
+        self._require(SENSATIONS_STATE)
+        unknown = [c for c in chosen if c not in SENSATIONS]
+        if unknown:
+            raise StationError(f"unknown sensation {unknown[0]!r}")
+        practice = self._practice
+        assert practice is not None
+        self._sensations = ", ".join(c for c in SENSATIONS if c in chosen)
+        self.app.touch()
+        if practice.status is not None:  # the session ran (else: the station stopped it early)
+            practice.conclude(
+                int(self._after["pain"]),
+                int(self._after["fatigue"]),
+                effort=self._effort,
+                sensations=self._sensations,
+            )
+        self.state = SUMMARY
+
+    def practice_summary(self) -> PracticeView:
+        """The practice session against the participant's own baseline, the decision and the
+        next goal (only the notices when the session did not run)."""
+        self._require(SUMMARY)
+        practice = self._practice
+        if practice is None:
+            raise StationError("not now: this visit is not a practice session")
+        notices = tuple(self._summary_notices())
+        if practice.decision is None:  # the station stopped before the session began
+            return PracticeView("Thank you", "", "", "", False, (), (), "", notices)
+        return practice_view(practice.summary(), notices=notices, sensations=self._sensations)
+
     @staticmethod
     def _question(scale: str, timing: str, number: int) -> Question:
         text, low, high = _SCALE_TEXT[scale]
@@ -374,6 +539,9 @@ class SelfGuidedController:
         q = self._questions[0]
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= RATING_MAX:
             raise StationError(f"choose a number from 0 to {RATING_MAX}")
+        if self._practice is not None:
+            self._rate_practice(q, value)
+            return
         session_id = self.session_ids[-1] if q.timing == "after" and self.session_ids else None
         rating = self.store.add_rating(
             code, q.scale, q.timing, value, session_id=session_id, t_utc=self.wall_clock()
@@ -394,6 +562,27 @@ class SelfGuidedController:
             self._start_next()
         else:
             self.state = SUMMARY
+
+    def _rate_practice(self, q: Question, value: int) -> None:
+        """Practice: the runner stores the ratings (before: both at once, with its stop check;
+        after: with the effort and sensations, when the session is concluded)."""
+        practice = self._practice
+        assert practice is not None
+        self.app.touch()
+        self._questions.pop(0)
+        answers = self._before if q.timing == "before" else self._after
+        answers[q.scale] = float(value)
+        if self._questions:
+            return
+        if q.timing == "after":
+            self.state = EFFORT
+            return
+        pain = int(self._before["pain"])
+        stop = practice.rate_before(pain, int(self._before["fatigue"]))
+        if stop is not None:
+            self._stop_for_pain(pain)
+            return
+        self._start_practice()
 
     def _stop_for_pain(self, value: int) -> None:
         self._questions = []
@@ -475,6 +664,8 @@ class SelfGuidedController:
         if snap.state not in ENDED:
             return
         title = self._item.title if self._item is not None else "the test"
+        if self._practice is not None:
+            title = "today's practice"
         self._run = None
         if snap.state == FAILED:
             if snap.message is not None:
@@ -484,7 +675,7 @@ class SelfGuidedController:
                 "is saved. Please tell your therapist."
             )
             self._queue = []
-        elif snap.state == ABORTED:
+        elif snap.state == ABORTED and not (self._practice and self._practice.stop_decision):
             self.notices.append(f"You stopped {title} early. What you did until then is saved.")
             self._queue = []
         if self._queue:
