@@ -2502,9 +2502,27 @@ def _take_writer_lock(data_dir: Path) -> int:
     return fd
 
 
+#: SQLite's primary result codes for a full disk and an I/O error (sqlite3.SQLITE_FULL, _IOERR).
+_DISK_ERROR_CODES: Final = (13, 10)
+#: ... and for a damaged file (sqlite3.SQLITE_CORRUPT, SQLITE_NOTADB).
+_DAMAGED_CODES: Final = (11, 26)
+
+
 def _reason(exc: SQLAlchemyError) -> str:
     orig = getattr(exc, "orig", None)
-    return str(orig) if orig is not None else str(exc).splitlines()[0]
+    reason = str(orig) if orig is not None else str(exc).splitlines()[0]
+    code = getattr(orig, "sqlite_errorcode", None)  # extended code; its low byte is the primary
+    if isinstance(code, int) and code & 0xFF in _DISK_ERROR_CODES:
+        reason += (
+            "; the disk may be full or failing: free space on the data folder's disk "
+            "(check with df -h) and try again"
+        )
+    elif isinstance(code, int) and code & 0xFF in _DAMAGED_CODES:
+        reason += (
+            "; the database file is damaged: check it with `station doctor` and restore the "
+            "newest good backup with `station restore` (docs/operator.md)"
+        )
+    return reason
 
 
 __all__ = [
