@@ -26,102 +26,14 @@ import pytest
 
 from station.ui.errors import Message, fault_advice
 from station.ui.run import READY, RUNNING, LiveValues, RunSnapshot, TrialSummary
+from tests.batteries import every_protocol_battery
 from tests.kiosk.conftest import KIOSK_BATTERY, Kiosk
 
 SIZES = [(800, 480), (1024, 600), (1280, 720)]
 #: Pictures of a running trial are taken after the "Go!" flash (station.kiosk.screens.GO_SHOWN_S).
 AFTER_GO_S = 1.0
 
-ALL_PROTOCOLS_TOML = """
-name = "every"
-title = "Every protocol, short"
-
-[[step]]
-protocol = "nine_hole_peg"
-hands = ["dominant"]
-practice = 1
-trials = 1
-[step.params]
-foreperiod_s = 1.0
-
-[[step]]
-protocol = "finger_tapping"
-hands = ["dominant"]
-trials = 1
-[step.params]
-duration_s = 3.0
-foreperiod_s = 1.0
-
-[[step]]
-protocol = "sync_continuation"
-hands = ["dominant"]
-trials = 1
-[step.params]
-n_sync = 6
-n_continuation = 4
-skip_beats = 1
-interval_ms = 400.0
-lead_in_s = 0.5
-foreperiod_s = 0.5
-
-[[step]]
-protocol = "reaction_time"
-hands = ["dominant"]
-trials = 1
-[step.params]
-mode = "choice"
-n_stimuli = 4
-foreperiod_min_s = 0.5
-foreperiod_max_s = 1.0
-
-[[step]]
-protocol = "finger_sequence"
-hands = ["dominant"]
-trials = 1
-[step.params]
-duration_s = 4.0
-guided = true
-foreperiod_s = 1.0
-
-[[step]]
-protocol = "max_force"
-hands = ["dominant"]
-trials = 1
-[step.params]
-n_efforts = 1
-effort_s = 2.0
-foreperiod_s = 1.0
-
-[[step]]
-protocol = "force_steadiness"
-hands = ["dominant"]
-trials = 1
-[step.params]
-hold_s = 3.0
-settle_s = 0.5
-welch_segment_s = 1.0
-foreperiod_s = 1.0
-
-[[step]]
-protocol = "force_tracking"
-hands = ["dominant"]
-trials = 1
-[step.params]
-duration_s = 4.0
-period_s = 2.0
-lead_in_s = 0.5
-foreperiod_s = 1.0
-
-[[step]]
-protocol = "finger_individuation"
-hands = ["dominant"]
-trials = 1
-[step.params]
-fingers = ["index", "middle"]
-press_s = 2.0
-rest_s = 0.5
-foreperiod_s = 1.0
-"""
+ALL_PROTOCOLS_TOML = every_protocol_battery("every", "Every protocol, short", practice=1)
 
 #: When a protocol's active phase shows something worth a picture.
 INTERESTING: dict[str, Callable[[LiveValues], bool]] = {

@@ -21,6 +21,7 @@ from station.ui.run import (
     RunController,
     RunSnapshot,
 )
+from tests.batteries import every_protocol_battery
 
 TIMEOUT_S = 60.0
 
@@ -234,96 +235,9 @@ def test_the_step_runner_numbers_trials_without_gaps_after_a_skip(
 
 
 # -- live values of every protocol, faults, the screen's sound cues ------------------------------
-EVERY_PROTOCOL_TOML = """
-name = "everyui"
-title = "Every protocol but the Purdue board, short"
-
-[[step]]
-protocol = "nine_hole_peg"
-hands = ["dominant"]
-practice = 0
-trials = 1
-[step.params]
-foreperiod_s = 1.0
-
-[[step]]
-protocol = "finger_tapping"
-hands = ["dominant"]
-trials = 1
-[step.params]
-duration_s = 3.0
-foreperiod_s = 1.0
-
-[[step]]
-protocol = "sync_continuation"
-hands = ["dominant"]
-trials = 1
-[step.params]
-n_sync = 6
-n_continuation = 4
-skip_beats = 1
-interval_ms = 400.0
-lead_in_s = 0.5
-foreperiod_s = 0.5
-
-[[step]]
-protocol = "reaction_time"
-hands = ["dominant"]
-trials = 1
-[step.params]
-mode = "choice"
-n_stimuli = 4
-foreperiod_min_s = 0.5
-foreperiod_max_s = 1.0
-
-[[step]]
-protocol = "finger_sequence"
-hands = ["dominant"]
-trials = 1
-[step.params]
-duration_s = 4.0
-guided = true
-foreperiod_s = 1.0
-
-[[step]]
-protocol = "max_force"
-hands = ["dominant"]
-trials = 1
-[step.params]
-n_efforts = 1
-effort_s = 2.0
-foreperiod_s = 1.0
-
-[[step]]
-protocol = "force_steadiness"
-hands = ["dominant"]
-trials = 1
-[step.params]
-hold_s = 3.0
-settle_s = 0.5
-welch_segment_s = 1.0
-foreperiod_s = 1.0
-
-[[step]]
-protocol = "force_tracking"
-hands = ["dominant"]
-trials = 1
-[step.params]
-duration_s = 4.0
-period_s = 2.0
-lead_in_s = 0.5
-foreperiod_s = 1.0
-
-[[step]]
-protocol = "finger_individuation"
-hands = ["dominant"]
-trials = 1
-[step.params]
-fingers = ["index", "middle"]
-press_s = 2.0
-rest_s = 0.5
-foreperiod_s = 1.0
-"""
+EVERY_PROTOCOL_TOML = every_protocol_battery(
+    "everyui", "Every protocol but the Purdue board, short"
+)
 
 
 def test_every_protocol_publishes_the_live_values_its_feedback_needs(
