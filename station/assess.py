@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from station import __version__
@@ -138,9 +139,16 @@ class BatteryRun:
         person: Any = None,
         say: Say = print,
         on_phase: Callable[[Phase, str], None] | None = None,
+        session_kind: str = "assessment",
+        started_utc: datetime | None = None,
     ):
+        """``session_kind``: how the session is stored (``assessment``, or ``practice`` for a
+        program's level, see :mod:`station.programs.run`); ``started_utc``: its start time
+        (default now; a practice run on a virtual clock passes its own)."""
         self.rig = rig
         self.store = store
+        self.session_kind = session_kind
+        self.started_utc = started_utc
         self.participant = participant
         self.battery = battery
         self.person = person
@@ -187,6 +195,8 @@ class BatteryRun:
             software_version=__version__,
             hardware_backend=prov.backend,
             timestamp_source=prov.timestamp_source,
+            started_utc=self.started_utc,
+            kind=self.session_kind,
         )
         self.result = SessionResult(session_id, self.participant.code, self.battery.name, "running")
         return self.result

@@ -36,7 +36,6 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from station import __version__
 from station.assess import BatteryRun, TrialResult, resolve_hand
 from station.battery import Battery, Step
 from station.errors import StationError
@@ -252,36 +251,6 @@ def _assessed_max_force(store: Any, code: str) -> dict[str, tuple[float, int]]:
     return found
 
 
-class _PracticeBatteryRun(BatteryRun):
-    """BatteryRun whose session is stored as a ``practice`` session at the injected time."""
-
-    def __init__(self, *args: Any, started_utc: datetime, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._started_utc = started_utc
-
-    def start(self) -> Any:
-        from station.assess import SessionResult
-
-        rig = self.rig
-        prov = rig.provenance
-        session_id = self.store.start_session(
-            participant_code=self.participant.code,
-            battery_name=self.battery.name,
-            battery_hash=self.battery.sha256,
-            station_id=rig.config.station_id,
-            provenance=prov.as_dict(),
-            anchor_mono_ns=rig.clock.now_ns(),
-            anchor_wall_ns=rig.clock.wall_ns(),
-            software_version=__version__,
-            hardware_backend=prov.backend,
-            timestamp_source=prov.timestamp_source,
-            started_utc=self._started_utc,
-            kind="practice",
-        )
-        self.result = SessionResult(session_id, self.participant.code, self.battery.name, "running")
-        return self.result
-
-
 class PracticeRun:
     """Today's practice session of one prescription (see the module docstring)."""
 
@@ -363,7 +332,7 @@ class PracticeRun:
             path=self.program.path,
             sha256=self.program.sha256,
         )
-        self._run: _PracticeBatteryRun | None = None
+        self._run: BatteryRun | None = None
         self._before_ratings: list[int] = []
         self._pending: PlannedPracticeTrial | None = None
         self._set_trials: dict[tuple[int, int], list[TrialResult]] = {}
@@ -471,7 +440,7 @@ class PracticeRun:
             raise PracticeError("practice stopped for pain: the session does not start")
         if not self._before_ratings:
             raise PracticeError("rate pain and fatigue before the session first")
-        run = _PracticeBatteryRun(
+        run = BatteryRun(
             self.rig,
             self.store,
             self.participant,
@@ -479,6 +448,7 @@ class PracticeRun:
             person=self.person,
             say=self.say,
             on_phase=self.on_phase,
+            session_kind="practice",
             started_utc=self.now_utc(),
         )
         self.max_force_from = _assessed_max_force(self.store, self.participant.code)
