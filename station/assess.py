@@ -353,12 +353,13 @@ class BatteryRun:
             self._close_hand(hand)
             self.say(f"   the rest of {hand.protocol.title} ({hand.hand} hand) is skipped")
 
-    def finish(self, status: str) -> None:
-        """End the session: ``complete``, ``incomplete`` or ``aborted``."""
+    def finish(self, status: str, *, ended_utc: datetime | None = None) -> None:
+        """End the session: ``complete``, ``incomplete`` or ``aborted`` (at ``ended_utc``,
+        default now)."""
         if self.result is None:
             return
         self.result.status = status
-        self.store.end_session(self.session_id, status)
+        self.store.end_session(self.session_id, status, ended_utc=ended_utc)
 
 
 def run_battery(

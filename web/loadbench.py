@@ -834,7 +834,6 @@ def replicate_items(
     from station.store import Store
 
     out: list[tuple[int, int]] = []
-    ends: list[dict[str, Any]] = []
     step = max(1, len(items) // 20)
     with Store.open(data_dir, recover=False) as store:
         _fast_writes(store)
@@ -845,10 +844,8 @@ def replicate_items(
             rec = recordings[item["recording"]]
             started = datetime.fromisoformat(item["started"])
             out.append(_replicate(store, rec, item["code"], started, bool(item["samples"])))
-            ends.append({"sid": out[-1][0], "ended": started + rec.duration})
             if n % step == 0 or n == len(items):
                 progress(n)
-        _set_ended(store, ends)
     return out
 
 
@@ -973,23 +970,10 @@ def _replicate(
             invalid_reason=t.invalid_reason if data.status == "invalid" else None,
         )
     store.add_session_metrics(sid, [(m.protocol, m.hand, m.metric) for m in s.metrics])
-    store.end_session(sid, s.status if s.status != "running" else "complete")
+    # a replica ends as long after its start as its recording did
+    status = s.status if s.status != "running" else "complete"
+    store.end_session(sid, status, ended_utc=started + rec.duration)
     return sid, len(rec.trials)
-
-
-def _set_ended(store: Any, ends: list[dict[str, Any]]) -> None:
-    """``end_session`` stamps the time of the build; a replica ends as long after its start as its
-    recording did (one statement through the store's engine)."""
-    if not ends:
-        return
-    from sqlalchemy import bindparam, update
-
-    from station.store import schema as sc
-
-    s = sc.sessions
-    statement = update(s).where(s.c.id == bindparam("sid")).values(ended_utc=bindparam("ended"))
-    with store.engine.begin() as conn:
-        conn.execute(statement, ends)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -575,7 +575,7 @@ class PracticeRun:
         """End the session: ``complete``, ``incomplete`` or ``aborted``."""
         if self._run is None:
             raise PracticeError("the session has not started")
-        self._run.finish(status)
+        self._run.finish(status, ended_utc=self.now_utc())
         self.status = status
 
     # -- after -----------------------------------------------------------------------------

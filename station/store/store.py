@@ -1082,9 +1082,14 @@ class Store:
             values["participant_id"] = self._participant_id(conn, participant_code)
             return int(conn.execute(insert(sc.sessions).values(values)).inserted_primary_key[0])
 
-    def end_session(self, session_id: int, status: str) -> None:
-        """End a running session; trials of it still ``running`` become ``incomplete``."""
+    def end_session(
+        self, session_id: int, status: str, *, ended_utc: datetime | None = None
+    ) -> None:
+        """End a running session; trials of it still ``running`` become ``incomplete``.
+        ``ended_utc``: its end time (default now; a run on a virtual clock passes its own)."""
         _check_choice(status, ENDED_SESSION_STATUSES, "status", nullable=False)
+        if ended_utc is not None and ended_utc.tzinfo is None:
+            raise StoreError("ended_utc: give a time zone (UTC)", "ended_utc")
         with self._write() as conn:
             current = self._session_status(conn, session_id)
             if current != "running":
@@ -1097,7 +1102,7 @@ class Store:
             conn.execute(
                 update(sc.sessions)
                 .where(sc.sessions.c.id == session_id)
-                .values(status=status, ended_utc=_now_utc())
+                .values(status=status, ended_utc=ended_utc or _now_utc())
             )
 
     @staticmethod

@@ -334,6 +334,13 @@ def test_session_round_trip_and_end(store: Store) -> None:
     assert err.value.field == "status"
     with pytest.raises(StoreError, match="no session 999"):
         store.session(999)
+    # a run on a virtual clock gives its own end time; a naive one is refused
+    given = datetime(2026, 3, 4, 10, 30, tzinfo=UTC)
+    other = new_session(store)
+    with pytest.raises(StoreError, match="ended_utc"):
+        store.end_session(other, "complete", ended_utc=datetime(2026, 3, 4, 10, 30))
+    store.end_session(other, "complete", ended_utc=given)
+    assert store.session(other).ended_utc == given
 
 
 def test_trial_round_trip_is_exact(store: Store) -> None:
