@@ -145,16 +145,47 @@ def assess_command(code: str, seed: int, battery: str = "nine_hole_peg") -> list
     )
 
 
+def _kill_after(proc: subprocess.Popen[str], delay_s: float) -> bool:
+    """SIGKILL ``proc`` after ``delay_s`` unless it ends first; whether it was killed."""
+    try:
+        proc.wait(timeout=delay_s)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        return True
+    return False
+
+
+def _kill_at_result(proc: subprocess.Popen[str], out: _Lines, results: int) -> bool:
+    """SIGKILL ``proc`` as soon as it has printed ``results`` trial results (the last one's
+    commit done, the next trial not begun); whether it was killed (else it ended first)."""
+    seen = [0]
+
+    def enough(line: str) -> bool:
+        seen[0] += STATUS_LINE.match(line) is not None
+        return seen[0] >= results
+
+    if out.wait_for(enough, READY_TIMEOUT_S) and proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        return True
+    proc.wait(timeout=READY_TIMEOUT_S)
+    return False
+
+
 def power_loss(
     kills: int,
     *,
     seed: int = 20261122,
     work_dir: Path,
     max_delay_s: float = 8.0,
+    between_trials_every: int = 10,
     command: Callable[[str, int], list[str]] = assess_command,
     log: Callable[[str], None] = lambda _s: None,
 ) -> dict[str, Any]:
-    """``kills`` runs of ``station assess --fast``, each killed with SIGKILL at a random moment."""
+    """``kills`` runs of ``station assess --fast``, each killed with SIGKILL at a random moment;
+    every ``between_trials_every``-th run instead the moment a trial's result is printed (its
+    commit done, the next trial not begun: between two trials)."""
     from station.assess import headline
     from station.protocols import get_protocol
 
@@ -165,6 +196,7 @@ def power_loss(
     verified: dict[int, tuple[int, int, int]] = {}
     res: dict[str, Any] = {
         "kills": 0,
+        "kills_between_trials": 0,
         "finished_before_kill": 0,
         "reported_trials": 0,
         "completed_trials_checked": 0,
@@ -196,14 +228,12 @@ def power_loss(
             if not out.wait_for(lambda s: s.startswith("== "), READY_TIMEOUT_S):
                 problem(f"kill {k}: the child did not start recording: {out.lines[-3:]}")
                 continue
-            delay_s = rng.uniform(0.0, max_delay_s)
-            try:
-                proc.wait(timeout=delay_s)
-                res["finished_before_kill"] += 1
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait(timeout=30)
-                res["kills"] += 1
+            if between_trials_every and k % between_trials_every == between_trials_every - 1:
+                killed = _kill_at_result(proc, out, rng.randint(1, 3))
+                res["kills_between_trials"] += killed
+            else:
+                killed = _kill_after(proc, rng.uniform(0.0, max_delay_s))
+            res["kills" if killed else "finished_before_kill"] += 1
         finally:
             if proc.poll() is None:
                 proc.kill()

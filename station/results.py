@@ -3,6 +3,7 @@ matching norm is loaded) and the change from their own baseline, with reliable-c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,16 @@ from station.errors import StationError
 from station.norms import change_from_baseline, find_norm, load_norms, load_thresholds
 
 
-def participant_results(store: Any, code: str, data_dir: Path) -> dict[str, Any]:
+def participant_results(
+    store: Any, code: str, data_dir: Path, sessions: Sequence[Any] | None = None
+) -> dict[str, Any]:
+    """``sessions``: the participant's sessions (``store.participant_sessions(code)``) when
+    the caller has read them already."""
     participant = store.get_participant(code)
     if participant is None:
         raise StationError(f"no participant with code {code!r} (see `station participants`)")
-    sessions = store.participant_sessions(code)
+    if sessions is None:
+        sessions = store.participant_sessions(code)
     norms = load_norms(data_dir)
     thresholds = load_thresholds(data_dir)
     baseline: dict[tuple[str, str, str], tuple[int, float]] = {}

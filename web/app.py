@@ -91,7 +91,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
 
     accounts = Accounts.open(data_dir, hash_method=str(app.config["PASSWORD_HASH_METHOD"]))
     try:
-        store = Store.open(data_dir, recover=False)
+        store = Store.open(data_dir, recover=False, readers=int(app.config["STORE_READERS"]))
     except BaseException:
         accounts.close()
         raise

@@ -197,10 +197,17 @@ class MarkStyle:
 _NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
+#: Anything :func:`esc` changes: most texts (numbers, colours, words) have none of these.
+_ESCAPED: Final = re.compile("[&<>\"'\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def esc(value: object) -> str:
     """Text for SVG/XML content or attribute values: escaped, and characters XML cannot carry
     replaced by U+FFFD."""
-    return html.escape(_NOT_XML.sub("\ufffd", str(value)), quote=True)
+    text = str(value)
+    if _ESCAPED.search(text) is None:  # the common case, without building a new string
+        return text
+    return html.escape(_NOT_XML.sub("\ufffd", text), quote=True)
 
 
 def _f(v: float) -> str:
@@ -768,7 +775,7 @@ def _scatter_series(b: list[str], s: Series, sx: _Scale, sy: _Scale) -> None:
             )
         attrs_p = (
             f'class="point{" flagged" if p.flagged else ""}" data-series="{esc(s.key)}" '
-            f'data-x="{esc(repr(float(p.x)))}" data-y="{esc(repr(float(p.y)))}"'
+            f'data-x="{float(p.x)!r}" data-y="{float(p.y)!r}"'
             f"{_data_attrs(p.data, reserved=('series', 'x', 'y'))} "
             f"{_paint(s.colour, s.filled, s.marker)}"
         )
@@ -874,7 +881,7 @@ def rows_chart(
             continue
         st = styles.get(m.kind, MarkStyle("diamond", MUTED, m.kind))
         attrs_m = (
-            f'class="mark" data-kind="{esc(m.kind)}" data-x="{esc(repr(float(m.x)))}" '
+            f'class="mark" data-kind="{esc(m.kind)}" data-x="{float(m.x)!r}" '
             f"{_paint(st.colour, st.filled, st.marker)}"
         )
         b.append(

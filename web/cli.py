@@ -3,7 +3,7 @@
 The server itself lives in the ``web`` package (Flask); this module imports it only when one of
 these commands runs, so the station core never loads Flask.
 
-- ``station serve [--host 127.0.0.1] [--port 8443|8080] [--threads 4] [--tls-cert FILE
+- ``station serve [--host 127.0.0.1] [--port 8443|8080] [--workers 2] [--threads 4] [--tls-cert FILE
   --tls-key FILE] [--tls | --no-tls] [--no-mdns] [--mdns-name NAME]``: run the server (cheroot);
   HTTPS on network addresses, plain HTTP on loopback addresses only.
 - ``station serve --init [--renew-cert]``: create the secret key, the accounts database and the
@@ -50,6 +50,18 @@ def _threads(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int:
+    from web.workers import MAX_WORKERS
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"give 1-{MAX_WORKERS} processes, got {value}")
+    return value
+
+
 def _mdns_name(text: str) -> str:
     name = " ".join(text.split())
     if not name or any(ord(c) < 32 or ord(c) == 127 for c in text):
@@ -72,7 +84,16 @@ def add_parsers(sub: Any, parser_class: type) -> None:
     s.add_argument(
         "--port", type=_port, default=None, help="TCP port (default 8443 for HTTPS, 8080 for HTTP)"
     )
-    s.add_argument("--threads", type=_threads, default=4, help="worker threads (default 4)")
+    s.add_argument(
+        "--threads", type=_threads, default=4, help="threads per server process (default 4)"
+    )
+    s.add_argument(
+        "--workers",
+        type=_workers,
+        default=None,
+        help="server processes sharing the port (default 2 on a machine of two or more "
+        "processors, else 1)",
+    )
     s.add_argument(
         "--init",
         action="store_true",
@@ -154,6 +175,7 @@ def dispatch(args: argparse.Namespace, config: StationConfig) -> int | None:
 
 def _serve(args: argparse.Namespace, config: StationConfig) -> int:
     from web import server
+    from web.workers import default_workers
 
     if args.renew_cert and not args.init:
         raise UsageError("--renew-cert goes with --init: station serve --init --renew-cert")
@@ -166,6 +188,7 @@ def _serve(args: argparse.Namespace, config: StationConfig) -> int:
         args.host,
         args.port,
         threads=args.threads,
+        workers=args.workers if args.workers is not None else default_workers(),
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         tls=args.tls,

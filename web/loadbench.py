@@ -12,8 +12,10 @@ One run does four things, each in its own process where it matters:
    session in ``--samples-every`` (default 10) to keep the folder at a few GB. The folder is kept
    with ``--data-dir`` and reused by later runs.
 2. **Server**: ``station serve`` (the production server and code path) in a subprocess on a free
-   port of 127.0.0.1 (plain HTTP), with a benchmark clinician account and API token made through
-   :class:`web.accounts.Accounts`; ready when ``/api/v1/me`` answers (polled, with a deadline).
+   port of 127.0.0.1 (plain HTTP), with its default processes and threads unless
+   ``--server-workers``/``--server-threads`` say otherwise, with a benchmark clinician account
+   and API token made through :class:`web.accounts.Accounts`; ready when ``/api/v1/me`` answers
+   (polled, with a deadline). Its CPU time is that of all its processes.
 3. **Load**: ``--clients`` (default 20) closed-loop clients, threads of one separate process
    (``http.client``, one keep-alive connection each), for ``--duration`` seconds or
    ``--requests`` requests, over a mix of API routes (token) and dashboard pages (each client
@@ -66,6 +68,7 @@ import numpy as np
 
 from station.config import StationConfig, reference_config_path
 from station.errors import StationError, UsageError
+from web.workers import default_workers
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -175,6 +178,15 @@ def _non_negative_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def _workers(text: str) -> int:
+    from web.workers import MAX_WORKERS
+
+    value = _positive_int(text)
+    if value > MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"give 1-{MAX_WORKERS} processes, got {value}")
     return value
 
 
@@ -296,6 +308,13 @@ def add_parsers(sub: Any, parser_class: type) -> None:
         help=f"the server's worker threads (default {DEFAULT_SERVER_THREADS}, as station serve)",
     )
     b.add_argument(
+        "--server-workers",
+        type=_workers,
+        default=None,
+        help="the server's processes (default: as station serve, 2 on a machine of two or "
+        "more processors)",
+    )
+    b.add_argument(
         "--timing",
         choices=(*TIMING_SCALES, "off"),
         default="full",
@@ -413,6 +432,7 @@ class Options:
     groups: tuple[Group, ...] = DEFAULT_GROUPS
     seed: int = 1
     server_threads: int = DEFAULT_SERVER_THREADS
+    server_workers: int = 1
     timing: str = "full"
 
 
@@ -436,6 +456,9 @@ def options_from_args(args: argparse.Namespace) -> Options:
         groups=tuple(select_groups(args.groups, args.url)),
         seed=args.seed,
         server_threads=args.server_threads,
+        server_workers=args.server_workers
+        if args.server_workers is not None
+        else default_workers(),
         timing=args.timing,
     )
 
@@ -480,15 +503,29 @@ def _stop_process(proc: subprocess.Popen[Any], timeout_s: float = 15.0) -> None:
         proc.wait(timeout=timeout_s)
 
 
-def _cpu_s(pid: int) -> float | None:
-    """CPU time (user + system) of a process so far, from /proc; None where unavailable."""
+def _stat_fields(pid: int | str) -> list[str] | None:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields_after_name = text.rpartition(")")[2].split()
-    utime, stime = int(fields_after_name[11]), int(fields_after_name[12])
-    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+    return text.rpartition(")")[2].split()
+
+
+def _cpu_s(pid: int) -> float | None:
+    """CPU time (user + system) of a process and its children so far (the worker processes of
+    ``station serve --workers``), from /proc; None where unavailable."""
+    own = _stat_fields(pid)
+    if own is None:
+        return None
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = own if int(entry.name) == pid else _stat_fields(entry.name)
+        # fields after the name: state, ppid, ..., utime (12th), stime (13th)
+        if fields is not None and (fields is own or fields[1] == str(pid)):
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -1050,11 +1087,13 @@ class Server:
         return f"http://127.0.0.1:{self.port}/"
 
 
-def start_server(data_dir: Path, threads: int, token: str, work: Path) -> Server:
+def start_server(data_dir: Path, threads: int, token: str, work: Path, workers: int = 1) -> Server:
     """``station serve`` on a free loopback port, plain HTTP; returns when it answers."""
     port = _free_port()
     flags = _serve_flags()
     args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--threads", str(threads)]
+    if "--workers" in flags:
+        args += ["--workers", str(workers)]
     args += [f for f in ("--no-tls", "--no-mdns") if f in flags]
     log_path = work / "server.log"
     with log_path.open("wb") as log:
@@ -1525,8 +1564,13 @@ def run_bench(options: Options, say: Callable[[str], None]) -> dict[str, Any]:
             bench_account(data.data_dir) as (password, token),
         ):
             work = Path(work_dir)
-            say(f"starting the server (station serve, {options.server_threads} threads) ...")
-            server = start_server(data.data_dir, options.server_threads, token, work)
+            say(
+                f"starting the server (station serve, {options.server_workers} process(es) of "
+                f"{options.server_threads} threads) ..."
+            )
+            server = start_server(
+                data.data_dir, options.server_threads, token, work, options.server_workers
+            )
             try:
                 say(f"server ready at {server.url} ({server.software or 'unnamed'})")
                 idle = None
@@ -1591,6 +1635,7 @@ def run_bench(options: Options, say: Callable[[str], None]) -> dict[str, Any]:
             "command": "station serve --host 127.0.0.1 (plain HTTP)",
             "software": server.software,
             "threads": options.server_threads,
+            "workers": options.server_workers,
             "cpu_s": load.server_cpu_s,
             "cpu_cores": None
             if load.server_cpu_s is None or not load.wall_s
@@ -1644,7 +1689,8 @@ def format_results(r: dict[str, Any]) -> str:
         f"with force samples), {d['participants']} participants, "
         f"{d['db_bytes'] / 1e9:.2f} GB"
         + (f"; built in {d['build_s']:.0f} s" if d["built_now"] else ""),
-        f"server: station serve, {server['threads']} threads, {server['software'] or '?'}; "
+        f"server: station serve, {server.get('workers', 1)} process(es) of {server['threads']} "
+        f"threads, {server['software'] or '?'}; "
         f"load: {load['clients']} clients for {how} ({load['wall_s']:.1f} s)",
         "",
         f"{'group':28s} {'requests':>9s} {'errors':>7s} {'p50 ms':>8s} {'p95 ms':>8s} "

@@ -11,6 +11,7 @@ the reliable-change flag (:mod:`station.norms`: the 9HPT's 20%, or a clinic's ow
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -151,7 +152,17 @@ def _finite(value: Any) -> bool:
 
 
 def _started(session: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(session["started_utc"]).replace("Z", "+00:00"))
+    return _parse_utc(str(session["started_utc"]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _started_minute(text: str) -> str:
+    return _minute(_parse_utc(text))
 
 
 def _minute(t: datetime) -> str:
@@ -163,7 +174,8 @@ def _minute(t: datetime) -> str:
 
 def _tip(session: dict[str, Any], row: dict[str, Any], unit: str) -> str:
     parts = [
-        f"{_minute(_started(session))}, session {session['session_id']}, {row['hand']} hand: "
+        f"{_started_minute(str(session['started_utc']))}, session {session['session_id']}, "
+        f"{row['hand']} hand: "
         f"{charts.format_number(float(row['value']))} {unit}"
     ]
     if row.get("baseline"):
@@ -188,7 +200,7 @@ def build_progress(
     """The progress charts of participant ``code`` (who must exist)."""
     warning = None
     try:
-        report = participant_results(store, code, data_dir)
+        report = participant_results(store, code, data_dir, sessions)
         rows_by_session = report["sessions"]
         norms_loaded = int(report.get("norms_loaded", 0))
     except StationError as exc:  # a clinic's norm or change file with a mistake
@@ -202,56 +214,60 @@ def build_progress(
             listed = names.setdefault(r["protocol"], [])
             if r["metric"] not in listed and _finite(r.get("value")):
                 listed.append(r["metric"])
+    # each measure's rows, read once (not once per chart)
+    rows_by_measure: dict[tuple[str, str], list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    for s in rows_by_session:
+        for r in s["metrics"]:
+            rows_by_measure.setdefault((r["protocol"], r["metric"]), []).append((s, r))
     groups: list[ProtocolCharts] = []
     for protocol, available in names.items():
         group = ProtocolCharts(protocol, protocol_title(protocol), [])
         for metric in key_metric_names(protocol, available):
-            group.charts.append(_chart(code, protocol, metric, rows_by_session))
+            rows = rows_by_measure.get((protocol, metric), [])
+            group.charts.append(_chart(code, protocol, metric, rows))
         if group.charts:
             groups.append(group)
     return Progress(groups, norms_loaded, warning)
 
 
 def _chart(
-    code: str, protocol: str, metric: str, rows_by_session: list[dict[str, Any]]
+    code: str, protocol: str, metric: str, rows: list[tuple[dict[str, Any], dict[str, Any]]]
 ) -> ProgressChart:
+    """The chart of one measure from its (session, row) pairs in session order."""
     points: dict[str, list[Point]] = {}
     norm_pts: dict[str, list[tuple[float, float, float, float]]] = {}
     citations: list[str] = []
     thresholds: list[str] = []
     unit = ""
     missing = 0
-    for s in rows_by_session:
-        for r in s["metrics"]:
-            if r["protocol"] != protocol or r["metric"] != metric:
-                continue
-            unit = unit or str(r.get("unit") or "")
-            hand = str(r.get("hand") or "")
-            if not _finite(r.get("value")):
-                missing += 1
-                continue
-            x = _started(s).timestamp()
-            points.setdefault(hand, []).append(
-                Point(
-                    x,
-                    float(r["value"]),
-                    _tip(s, r, unit_label(unit, metric)),
-                    flagged=bool(r.get("reliable_change")),
-                    data={"session": str(s["session_id"]), "hand": hand},
-                )
+    for s, r in rows:
+        unit = unit or str(r.get("unit") or "")
+        hand = str(r.get("hand") or "")
+        if not _finite(r.get("value")):
+            missing += 1
+            continue
+        x = _started(s).timestamp()
+        points.setdefault(hand, []).append(
+            Point(
+                x,
+                float(r["value"]),
+                _tip(s, r, unit_label(unit, metric)),
+                flagged=bool(r.get("reliable_change")),
+                data={"session": str(s["session_id"]), "hand": hand},
             )
-            norm = r.get("norm")
-            if isinstance(norm, dict) and _finite(norm.get("mean")) and _finite(norm.get("sd")):
-                mean, sd = float(norm["mean"]), float(norm["sd"])
-                norm_pts.setdefault(hand, []).append((x, mean - sd, mean + sd, mean))
-                cite = str(norm.get("citation") or "")
-                if cite and cite not in citations:
-                    citations.append(cite)
-            source = r.get("threshold_source")
-            if source and "threshold_percent" in r:
-                text = f"{r['threshold_percent']:g}% ({source})"
-                if text not in thresholds:
-                    thresholds.append(text)
+        )
+        norm = r.get("norm")
+        if isinstance(norm, dict) and _finite(norm.get("mean")) and _finite(norm.get("sd")):
+            mean, sd = float(norm["mean"]), float(norm["sd"])
+            norm_pts.setdefault(hand, []).append((x, mean - sd, mean + sd, mean))
+            cite = str(norm.get("citation") or "")
+            if cite and cite not in citations:
+                citations.append(cite)
+        source = r.get("threshold_source")
+        if source and "threshold_percent" in r:
+            text = f"{r['threshold_percent']:g}% ({source})"
+            if text not in thresholds:
+                thresholds.append(text)
     series = []
     for hand in sorted(points, key=charts.hand_key):
         st = charts.hand_style(hand)

@@ -45,6 +45,8 @@ DEFAULTS: Final[dict[str, Any]] = {
     "SECURE_COOKIES": None,
     # Largest request body accepted (forms only; the API reads nothing but the URL).
     "MAX_CONTENT_LENGTH": 64 * 1024,
+    # Database connections reading side by side (`station serve` sets its thread count).
+    "STORE_READERS": 4,
 }
 
 

@@ -29,9 +29,10 @@ def rel() -> ModuleType:
 
 @pytest.mark.slow
 def test_power_loss_kill_9_of_station_assess(rel: ModuleType, tmp_path: Path) -> None:
-    res = rel.power_loss(5, work_dir=tmp_path)
+    res = rel.power_loss(5, work_dir=tmp_path, between_trials_every=2)
     assert res["ok"], res["problems"]
     assert res["kills"] + res["finished_before_kill"] == 5 and res["kills"] >= 3
+    assert res["kills_between_trials"] >= 1  # runs 2 and 4: killed as a result is printed
     assert res["lost"] == 0 and res["integrity_failures"] == 0
     # every kill inside a trial leaves that trial incomplete and flagged
     assert res["interrupted_flagged"] + res["finished_before_kill"] >= 1
@@ -49,6 +50,7 @@ def test_power_loss_counts_a_reported_trial_that_is_not_stored(
         1,
         work_dir=tmp_path,
         max_delay_s=0.5,
+        between_trials_every=0,
         command=lambda _code, _seed: [sys.executable, "-c", liar],
     )
     assert res["kills"] == 1 and res["lost"] == 1 and not res["ok"]

@@ -22,6 +22,7 @@ from station import cli
 from station.store import Store
 from web import loadbench
 from web.accounts import Accounts
+from web.workers import default_workers
 
 TEMPLATES = "tapping:healthy:right,tapping:healthy:left"
 SESSIONS = 12
@@ -91,6 +92,9 @@ def test_a_tiny_run_end_to_end(built: Built) -> None:
     assert r["ok"] is True and r["failed_requests"] == 0
     assert r["data"]["sessions"] == SESSIONS and r["data"]["participants"] == PARTICIPANTS
     assert r["data"]["built_now"] is True
+    # the server as station serve runs it by default: its processes, their CPU time summed
+    assert r["server"]["workers"] == default_workers() and r["server"]["threads"] == 4
+    assert r["server"]["cpu_s"] is not None and r["server"]["cpu_s"] > 0
 
     load = r["load"]
     groups = load["groups"]
@@ -215,6 +219,7 @@ def test_a_built_folder_refuses_other_parameters(built: Built) -> None:
         (["--templates", "standard:healthy:middle"], "the hand is right or left"),
         (["--duration", "5", "--requests", "5"], "not allowed with argument"),
         (["--clients", "0"], "must be at least 1"),
+        (["--server-workers", "17"], "give 1-16 processes"),
         (["--duration", "nan"], "must be a number > 0"),
     ],
 )

@@ -1,0 +1,186 @@
+"""``station serve --workers N``: several server processes on one socket, restarted when one
+dies, all stopped by SIGTERM; and the store's side-by-side readers the threads of each use."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from station.config import reference_config_path
+from station.errors import StationError
+from station.store import Store
+from tests.web.conftest import Filled, bearer, make_app
+from web import close_app, workers
+from web.state import state
+
+#: Deadline for the server to say something (starting Python processes on a busy CI machine).
+SAY_DEADLINE_S = 60.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return text.rpartition(")")[2].split()[0] != "Z"
+
+
+class _Lines:
+    """A process's output lines, read in a thread, waited for with a deadline."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        assert proc.stdout is not None
+        stream = proc.stdout
+
+        def read() -> None:
+            for line in stream:
+                self.lines.put(line.rstrip("\n"))
+
+        self.reader = threading.Thread(target=read, daemon=True)
+        self.reader.start()
+
+    def until(self, pattern: str) -> re.Match[str]:
+        while True:
+            try:
+                line = self.lines.get(timeout=SAY_DEADLINE_S)
+            except queue.Empty:
+                raise AssertionError(f"no line matching {pattern!r}; said: {self.seen}") from None
+            self.seen.append(line)
+            found = re.search(pattern, line)
+            if found is not None:
+                return found
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=30) as response:  # loopback only
+        return response.status, response.read()
+
+
+@pytest.fixture
+def token(data_dir: Path, filled: Filled) -> str:
+    app = make_app(data_dir)  # the secret key and the accounts
+    with app.app_context():
+        state().accounts.add_user("alice", "clinician", "alice-password-1")
+        _, secret = state().accounts.create_token("alice", "workers")
+    close_app(app)
+    return secret
+
+
+def test_two_worker_processes_serve_restart_and_stop(data_dir: Path, token: str) -> None:
+    env = dict(os.environ, STATION_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
+    env.pop("STATION_CONFIG", None)
+    command = [sys.executable, "-m", "station.cli", "--config", str(reference_config_path())]
+    command += ["serve", "--port", "0", "--workers", "2", "--threads", "2", "--no-mdns"]
+    proc = subprocess.Popen(
+        command,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = _Lines(proc)
+    try:
+        pids = [
+            int(p)
+            for p in lines.until(r"2 server processes of 2 threads each \(pids (.*)\)")[1].split(
+                ", "
+            )
+        ]
+        base = lines.until(r"clinic server: (http://127\.0\.0\.1:\d+)/ \(plain HTTP")[1]
+        lines.until("Ctrl-C stops")
+        assert len(pids) == 2 and all(_alive(p) for p in pids)
+        for _ in range(6):  # the processes share the socket: any of them answers
+            status, body = _get(f"{base}/api/v1/participants", bearer(token))
+            assert status == 200 and b'"total":3' in body.replace(b" ", b"")
+
+        os.kill(pids[0], signal.SIGKILL)  # one worker dies: it is started again
+        found = lines.until(
+            r"server worker \d \(pid (\d+)\) exited with signal 9; started it again \(pid (\d+)\)"
+        )
+        assert int(found[1]) == pids[0]
+        new_pid = int(found[2])
+        assert new_pid not in pids and _alive(new_pid) and _alive(pids[1])
+        for _ in range(6):
+            assert _get(f"{base}/auth/sign-in")[0] == 200
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=SAY_DEADLINE_S) == 0
+        lines.until("clinic server stopped")
+        assert not any(_alive(p) for p in (new_pid, pids[1]))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        lines.reader.join(SAY_DEADLINE_S)  # at the end of the output, then close it
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def test_workers_that_keep_exiting_stop_the_server() -> None:
+    sock = workers.listen_socket("127.0.0.1", 0)
+    said: list[str] = []
+    pool = workers.WorkerPool(
+        sock, 2, lambda fd: [sys.executable, "-c", "raise SystemExit(3)"], say=said.append
+    )
+    try:
+        pool.start()
+        with pytest.raises(StationError) as failed:
+            pool.serve()
+    finally:
+        pool.stop()
+    message = str(failed.value)
+    assert f"exited {workers.RESTART_LIMIT} times" in message and "code 3" in message
+    assert len(said) == workers.RESTART_LIMIT - 1  # each restart before giving up was reported
+    assert all("exited with code 3; started it again" in line for line in said)
+    assert sock.fileno() == -1  # closed
+
+
+def test_a_taken_port_is_refused_clearly() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(StationError, match=f"cannot listen on http://127.0.0.1:{port}/"):
+            workers.listen_socket("127.0.0.1", port)
+
+
+def test_the_pool_refuses_a_silly_number_of_workers() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as sock, pytest.raises(StationError, match="1-16"):
+        workers.WorkerPool(sock, 0, lambda fd: [])
+
+
+@pytest.mark.parametrize("readers", [1, 3])
+def test_store_reads_side_by_side(data_dir: Path, filled: Filled, readers: int) -> None:
+    """With readers, a read does not wait for another thread's read to finish (the single
+    connection of the recording station makes it wait)."""
+    store = Store.open(data_dir, recover=False, readers=readers)
+    done = threading.Event()
+    listed: list[Any] = []
+
+    def other() -> None:
+        listed.extend(store.list_participants())
+        done.set()
+
+    try:
+        with store._read():  # one thread in the middle of a read
+            thread = threading.Thread(target=other, daemon=True)
+            thread.start()
+            finished_meanwhile = done.wait(10 if readers > 1 else 0.5)
+        thread.join(30)
+    finally:
+        store.close()
+    assert finished_meanwhile == (readers > 1)
+    assert sorted(p.code for p in listed) == sorted(filled.codes)
