@@ -6,6 +6,7 @@ Screenshots go to ``test-artifacts/screenshots/web/`` and are checked not to be 
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -21,6 +22,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from station.store.export import CSV_COLUMNS
 
 pytestmark = pytest.mark.slow
 
@@ -181,6 +184,16 @@ def test_clinician_finds_participant_sees_progress_and_downloads(
         points = page.locator("svg.chart .point")
         assert points.count() >= 2, "the progress chart has no points"
         _shot(page, "participant")
+
+        with page.expect_download() as csv_info:
+            page.click(f"a[href='/participants/{CODE}/export.csv']")
+        csv_path = tmp_path / "results.csv"
+        csv_info.value.save_as(csv_path)
+        with csv_path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        assert rows and list(rows[0]) == list(CSV_COLUMNS)  # tidy: the documented columns
+        assert {r["participant"] for r in rows} == {CODE}
+        assert any(r["metric"] and r["value"] for r in rows)
 
         with page.expect_download() as pdf_info:
             page.click(f"a[href='/participants/{CODE}/export.pdf']")
