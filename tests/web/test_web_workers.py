@@ -8,9 +8,11 @@ import queue
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from station.config import reference_config_path
 from station.errors import StationError
 from station.store import Store
 from tests.web.conftest import Filled, bearer, make_app
-from web import close_app, workers
+from web import close_app, tls, workers
 from web.state import state
 
 #: Deadline for the server to say something (starting Python processes on a busy CI machine).
@@ -81,19 +83,7 @@ def token(data_dir: Path, filled: Filled) -> str:
 
 
 def test_two_worker_processes_serve_restart_and_stop(data_dir: Path, token: str) -> None:
-    env = dict(os.environ, STATION_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
-    env.pop("STATION_CONFIG", None)
-    command = [sys.executable, "-m", "station.cli", "--config", str(reference_config_path())]
-    command += ["serve", "--port", "0", "--workers", "2", "--threads", "2", "--no-mdns"]
-    proc = subprocess.Popen(
-        command,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines = _Lines(proc)
+    proc, lines = _serve(data_dir, "--workers", "2", "--threads", "2")
     try:
         pids = [
             int(p)
@@ -127,6 +117,46 @@ def test_two_worker_processes_serve_restart_and_stop(data_dir: Path, token: str)
             proc.kill()
         proc.wait()
         lines.reader.join(SAY_DEADLINE_S)  # at the end of the output, then close it
+        assert proc.stdout is not None
+        proc.stdout.close()
+
+
+def _serve(data_dir: Path, *flags: str) -> tuple[subprocess.Popen[str], _Lines]:
+    env = dict(os.environ, STATION_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
+    env.pop("STATION_CONFIG", None)
+    command = [sys.executable, "-m", "station.cli", "--config", str(reference_config_path())]
+    proc = subprocess.Popen(
+        [*command, "serve", "--port", "0", "--no-mdns", *flags],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return proc, _Lines(proc)
+
+
+def test_worker_processes_speak_https_with_the_certificate(data_dir: Path, token: str) -> None:
+    info, _ = tls.ensure_self_signed(data_dir)
+    proc, lines = _serve(data_dir, "--workers", "2", "--threads", "2", "--tls")
+    try:
+        base = lines.until(r"clinic server: (https://127\.0\.0\.1:\d+)/ \(HTTPS")[1]
+        lines.until("Ctrl-C stops")
+        trusting = ssl.create_default_context(cafile=str(info.cert_path))
+        for _ in range(4):
+            request = urllib.request.Request(f"{base}/api/v1/participants", headers=bearer(token))
+            with urllib.request.urlopen(request, timeout=30, context=trusting) as answer:
+                assert answer.status == 200 and b"P001" in answer.read()
+        with pytest.raises(urllib.error.URLError) as untrusted:  # really this certificate
+            urllib.request.urlopen(f"{base}/auth/sign-in", timeout=30)
+        assert isinstance(untrusted.value.reason, ssl.SSLCertVerificationError)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=SAY_DEADLINE_S) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        lines.reader.join(SAY_DEADLINE_S)
         assert proc.stdout is not None
         proc.stdout.close()
 
