@@ -734,6 +734,14 @@ def main(argv: list[str] | None = None) -> int:
         default=8.0,
         help="power loss: latest kill, in s after the first line (default 8)",
     )
+    p.add_argument(
+        "--between-trials-every",
+        type=int,
+        default=10,
+        metavar="N",
+        help="power loss: every Nth kill lands as a trial's result is printed, between two "
+        "trials (default 10; 0: never)",
+    )
     p.add_argument("--seed", type=int, default=20261122)
     p.add_argument("--parts", default=",".join(PARTS), help="comma-separated: " + ", ".join(PARTS))
     p.add_argument("--work-dir", type=Path, help="keep the stores here (default: a temp dir)")
@@ -746,6 +754,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown part(s) {', '.join(unknown)} (expected: {', '.join(PARTS)})")
     if args.kills < 1:
         p.error("--kills must be at least 1")
+    if args.between_trials_every < 0:
+        p.error("--between-trials-every must be 0 or more")
 
     logging.basicConfig(level=logging.ERROR)  # the faults injected are counted, not logged
 
@@ -766,6 +776,7 @@ def main(argv: list[str] | None = None) -> int:
                     seed=args.seed,
                     work_dir=work,
                     max_delay_s=args.max_delay_s,
+                    between_trials_every=args.between_trials_every,
                     log=log,
                 )
             elif part == "faults":

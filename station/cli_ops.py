@@ -129,7 +129,8 @@ def add_parsers(sub: Any, parser_class: type) -> None:
         help="run a server under systemd's watchdog: probe it, restart it when it hangs",
         description="station watchdog --probe URL -- COMMAND ...: starts COMMAND, tells systemd "
         "READY=1 once URL answers and WATCHDOG=1 after each later answer, and stops COMMAND "
-        "(exit 1) after --failures bad probes in a row. See station/watchdog.py.",
+        "(exit 1) after --failures bad probes among the last 2 x --failures - 1. See "
+        "station/watchdog.py.",
     )
     w.add_argument("--probe", required=True, metavar="URL", help="a URL of the server")
     w.add_argument(
@@ -142,7 +143,10 @@ def add_parsers(sub: Any, parser_class: type) -> None:
         "--probe-timeout", type=_seconds, default=10.0, help="seconds per probe (default 10)"
     )
     w.add_argument(
-        "--failures", type=_count(1), default=3, help="bad probes in a row that stop it (3)"
+        "--failures",
+        type=_count(1),
+        default=3,
+        help="bad probes among the last 2N-1 that stop it (3: 3 of 5)",
     )
     w.add_argument(
         "--start-timeout",

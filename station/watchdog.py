@@ -5,10 +5,10 @@ while its process lives on. With ``Type=notify`` and ``WatchdogSec=`` it also re
 that stops sending ``WATCHDOG=1`` in time. This module is that sender, outside the server (the
 station core never imports the web server): it starts the command given after ``--``, probes a
 URL of it (any HTTP answer below 500 counts as alive), tells systemd ``READY=1`` after the first
-good answer and ``WATCHDOG=1`` after each later one. After ``failures`` bad probes in a row (or no
-good answer within ``start_timeout_s``) it stops the command itself (SIGTERM, then SIGKILL) and
-exits 1, so the restart does not even wait for the watchdog; if the watchdog process itself
-hangs, systemd's own timer catches it.
+good answer and ``WATCHDOG=1`` after each later one. After ``failures`` bad probes among the
+last ``2 x failures - 1`` (or no good answer within ``start_timeout_s``) it stops the command
+itself (SIGTERM, then SIGKILL) and exits 1, so the restart does not even wait for the
+watchdog; if the watchdog process itself hangs, systemd's own timer catches it.
 
 The messages go over ``$NOTIFY_SOCKET`` (a Unix datagram socket; a leading ``@`` is an abstract
 socket), the protocol of ``sd_notify(3)``, in a few lines of Python (no extra dependency). Without
@@ -30,6 +30,7 @@ import subprocess
 import threading
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -117,6 +118,11 @@ class WatchdogSettings:
     failures: int = DEFAULT_FAILURES
     start_timeout_s: float = DEFAULT_START_TIMEOUT_S
 
+    @property
+    def window(self) -> int:
+        """How many of the latest probes count: ``failures`` bad ones among them stop it."""
+        return 2 * self.failures - 1
+
 
 def supervise(
     command: Sequence[str],
@@ -167,7 +173,10 @@ def _watch(
     say: Callable[[str], None],
 ) -> int:
     ready = False
-    bad = 0
+    # the last probes, True for a bad one: with several server processes on one socket each
+    # probe reaches one of them, so one stuck process fails only some probes; "failures bad
+    # probes among the last 2 x failures - 1" still catches it, where "in a row" would not
+    recent: deque[bool] = deque(maxlen=settings.window)
     waited_s = 0.0
     # before the first good answer probe often, so READY=1 comes soon after the server is up
     start_step_s = min(1.0, settings.interval_s)
@@ -186,15 +195,19 @@ def _watch(
         if child.poll() is not None:
             continue
         if problem is None:
-            bad = 0
+            recent.append(False)
             if not ready:
                 ready = True
                 notify(f"READY=1\nSTATUS=answering at {settings.url}")
                 say(f"watchdog: {settings.url} answers; watching every {settings.interval_s:g} s")
             notify("WATCHDOG=1")
         elif ready:
-            bad += 1
-            say(f"watchdog: {settings.url} did not answer ({problem}); {bad} in a row")
+            recent.append(True)
+            bad = sum(recent)
+            say(
+                f"watchdog: {settings.url} did not answer ({problem}); {bad} of the last "
+                f"{len(recent)} probes"
+            )
             if bad >= settings.failures:
                 say(f"watchdog: stopping {child.args[0]} so that systemd restarts it")
                 notify(f"STATUS=not answering ({problem}); restarting")

@@ -308,6 +308,13 @@ def add_parsers(sub: Any, parser_class: type) -> None:
         help=f"the server's worker threads (default {DEFAULT_SERVER_THREADS}, as station serve)",
     )
     b.add_argument(
+        "--record",
+        action="store_true",
+        help="also record a Nine-Hole Peg Test battery (station assess --fast, simulated rig) "
+        "into the served data folder while the load runs, and check that it is stored whole "
+        "(adds one session to the folder)",
+    )
+    b.add_argument(
         "--server-workers",
         type=_workers,
         default=None,
@@ -434,6 +441,7 @@ class Options:
     server_threads: int = DEFAULT_SERVER_THREADS
     server_workers: int = 1
     timing: str = "full"
+    record: bool = False
 
 
 def options_from_args(args: argparse.Namespace) -> Options:
@@ -460,6 +468,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         if args.server_workers is not None
         else default_workers(),
         timing=args.timing,
+        record=args.record,
     )
 
 
@@ -1365,6 +1374,7 @@ class LoadRun:
     timing: dict[str, Any] | None
     server_cpu_s: float | None
     wall_s: float
+    recording: dict[str, Any] | None = None
 
 
 def run_load(
@@ -1404,6 +1414,8 @@ def run_load(
     try:
         started = _read_started(proc, err_path)
         cpu0 = _cpu_s(server.proc.pid)
+        if options.record:
+            recorder = _start_recording(data, work)
         timing = None
         if options.timing != "off":
             if options.requests is None and options.warmup_s > 0:
@@ -1422,13 +1434,97 @@ def run_load(
                 f"the load clients failed:\n  {_tail(err_path.read_text(errors='replace'))}"
             )
         records = json.loads(out_path.read_text())
+        recording = _check_recording(data, recorder) if options.record else None
     finally:
         _stop_process(proc)
         if proc.stdout is not None:
             proc.stdout.close()
+        if options.record:
+            _stop_process(recorder.proc)
     server_cpu = None if cpu0 is None or cpu1 is None else round(cpu1 - cpu0, 3)
     wall_s = (records["t_end_ns"] - started) / 1e9
-    return LoadRun(records, timing, server_cpu, wall_s)
+    return LoadRun(records, timing, server_cpu, wall_s, recording)
+
+
+@dataclass
+class _Recorder:
+    proc: subprocess.Popen[bytes]
+    out_path: Path
+    err_path: Path
+    code: str
+    t0: float
+
+
+def _start_recording(data: BenchData, work: Path) -> _Recorder:
+    """``station assess`` of a Nine-Hole Peg Test battery into the served folder, started now."""
+    code = data.codes[0]
+    out_path, err_path = work / "recording.json", work / "recording.err"
+    cmd = _station_command(
+        "assess",
+        "--participant",
+        code,
+        "--battery",
+        "nine_hole_peg",
+        "--sim-profile",
+        "healthy",
+        "--fast",
+        "--json",
+    )
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        proc = subprocess.Popen(
+            cmd, env=_child_env(data.data_dir), stdin=subprocess.DEVNULL, stdout=out, stderr=err
+        )
+    return _Recorder(proc, out_path, err_path, code, time.perf_counter())
+
+
+def _check_recording(data: BenchData, rec: _Recorder) -> dict[str, Any]:
+    """Wait for the recording and check what the store holds of it: every trial finished and
+    unflagged, no gap, its events and samples there."""
+    from station.store import Store
+
+    try:
+        status = rec.proc.wait(timeout=RECORD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise BenchError(
+            f"the recording under load took longer than {RECORD_TIMEOUT_S:.0f} s"
+        ) from None
+    if status != 0:
+        raise BenchError(
+            "the recording under load (station assess) failed:\n  "
+            + _tail(rec.err_path.read_text(errors="replace"))
+        )
+    try:
+        session_id = int(json.loads(rec.out_path.read_text())["session_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise BenchError("the recording under load: station assess printed no session") from None
+    problems: list[str] = []
+    events = samples = 0
+    with Store.open(data.data_dir, recover=False) as store:
+        session = store.session(session_id)
+        if session.status != "complete":
+            problems.append(f"session {session_id} is {session.status}")
+        trials = store.session_trials(session_id)
+        for t in trials:
+            if t.status != "complete" or t.faults or t.gaps:
+                problems.append(
+                    f"trial {t.id}: {t.status}, faults {t.faults or 'none'}, {len(t.gaps)} gap(s)"
+                )
+            raw = store.trial_data(t.id)
+            events += len(raw.events)
+            samples += sum(int(p.t_ns.size) for p in raw.samples.values())
+            if not raw.events:
+                problems.append(f"trial {t.id}: no events stored")
+    return {
+        "command": "station assess --battery nine_hole_peg --sim-profile healthy --fast",
+        "participant": rec.code,
+        "session_id": session_id,
+        "record_s": round(time.perf_counter() - rec.t0, 1),
+        "trials": len(trials),
+        "events": events,
+        "samples": samples,
+        "problems": problems,
+        "ok": not problems and bool(trials),
+    }
 
 
 def _read_started(proc: subprocess.Popen[bytes], err_path: Path) -> int:
@@ -1610,7 +1706,12 @@ def run_bench(options: Options, say: Callable[[str], None]) -> dict[str, Any]:
         if timing is None
         else bool(timing["idle"]["timestamp_exact"] and timing["load"]["timestamp_exact"])
     )
-    ok = failed_requests == 0 and (timing is None or (lost == 0 and exact))
+    recording = load.recording
+    ok = (
+        failed_requests == 0
+        and (timing is None or (lost == 0 and exact))
+        and (recording is None or recording["ok"])
+    )
     marker = data.marker
     return {
         "command": "station bench-server",
@@ -1660,6 +1761,7 @@ def run_bench(options: Options, say: Callable[[str], None]) -> dict[str, Any]:
             "dashboard": _verdict(totals.get("dashboard"), DASHBOARD_P95_TARGET_MS),
         },
         "timing": timing,
+        "recording": recording,
         "failed_requests": failed_requests,
         "lost_edges": lost,
         "timestamps_exact": exact,
@@ -1747,8 +1849,19 @@ def format_results(r: dict[str, Any]) -> str:
             f"the timing run under load ({under['duration_s']} s) overlapped the load {shown}"
             + (" (not fully: run longer with --duration)" if overlap is None or overlap < 1 else "")
         )
+    rec = r.get("recording")
+    if rec is not None:
+        lines.append(
+            f"recording under load ({rec['command']}, session {rec['session_id']}, "
+            f"{rec['record_s']} s): {rec['trials']} trials, {rec['events']:,} events, "
+            f"{rec['samples']:,} samples stored; "
+            + ("every trial complete, no fault, no gap" if rec["ok"] else "PROBLEMS:")
+        )
+        lines += [f"  ! {x}" for x in rec["problems"]]
     lines.append("")
     problems = []
+    if rec is not None and not rec["ok"]:
+        problems.append("the recording under load was not stored whole")
     if r["failed_requests"]:
         problems.append(f"{r['failed_requests']:,} requests failed")
     if r["lost_edges"]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,6 +206,28 @@ def test_a_built_folder_refuses_other_parameters(built: Built) -> None:
     assert "built with sessions 12, not 99" in run.err
     run = bench("--data-dir", str(built.data_dir), "--templates", "standard:healthy:right")
     assert run.status == 2 and "other --templates" in run.err
+
+
+@pytest.mark.slow
+def test_a_recording_under_load_is_stored_whole(built: Built, tmp_path: Path) -> None:
+    """``--record``: station assess records into the served folder while the load runs."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(built.data_dir, data_dir)  # the recording adds a session: not to the shared one
+    run = bench(
+        "--data-dir", str(data_dir), "--clients", "2", "--requests", "40", "--think", "0",
+        "--timing", "off", "--record", "--json",
+    )  # fmt: skip
+    assert run.status == 0, run.err
+    rec = run.result["recording"]
+    assert rec["ok"] is True and rec["problems"] == []
+    assert rec["trials"] >= 6 and rec["events"] > 0 and rec["samples"] > 0
+    with Store.open(data_dir, recover=False) as store:
+        session = store.session(rec["session_id"])
+        assert session.status == "complete" and session.participant_code == rec["participant"]
+        assert session.battery_name == "nine_hole_peg"
+        assert len(store.session_trials(session.id)) == rec["trials"]
+    text = loadbench.format_results(run.result)
+    assert "every trial complete, no fault, no gap" in text and "result: OK" in text
 
 
 @pytest.mark.parametrize(
