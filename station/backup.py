@@ -78,6 +78,19 @@ _NAME: Final = re.compile(
     r"dexterity-(?P<station>[A-Za-z0-9_-]+)-(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?"
 )
 _COPY_CHUNK: Final = 1 << 20
+#: File systems that live in RAM: what is written there is gone at the next power-off.
+VOLATILE_FS: Final = frozenset({"tmpfs", "ramfs", "overlay"})
+#: The mount source of Raspberry Pi OS's read-only root (raspi-config's overlay file system,
+#: the initramfs "overlayroot": its writable layer is a tmpfs). Other overlays, such as a
+#: container's root, keep their writes on disk.
+RAM_OVERLAY_SOURCE: Final = "overlayroot"
+
+
+def in_ram(fstype: str, source: str) -> bool:
+    """Whether a mount of this type and source (from :func:`mount_of`) lives in RAM."""
+    if fstype == "overlay":
+        return source == RAM_OVERLAY_SOURCE
+    return fstype in VOLATILE_FS
 
 
 class BackupError(StationError):
@@ -254,7 +267,8 @@ def writer_lock(data_dir: Path) -> contextlib.AbstractContextManager[None]:
     return _flock(
         Path(data_dir) / LOCK_FILENAME,
         f"{Path(data_dir) / STATION_DB}: a station process is recording into this store (the "
-        "kiosk, or `station assess`); stop it first: sudo systemctl stop dexterity-kiosk",
+        "kiosk, or `station assess`); stop it first: sudo systemctl stop dexterity-kiosk (a "
+        "kiosk in a desktop session: systemctl --user stop dexterity-kiosk as its user)",
     )
 
 
@@ -357,6 +371,27 @@ def _data_files(data_dir: Path, skip: Path | None = None) -> list[Path]:
     return found
 
 
+def mount_of(path: Path, mountinfo: str | None = None) -> tuple[str, str, str]:
+    """(mount point, file system type, source) of the mount holding ``path``."""
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            return "/", "unknown", ""
+    target = os.path.realpath(path)
+    best = ("/", "unknown", "")
+    for line in mountinfo.splitlines():
+        left, _, right = line.partition(" - ")
+        parts, rparts = left.split(), right.split()
+        if len(parts) < 5 or len(rparts) < 2:
+            continue
+        point = parts[4].replace("\\040", " ")
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best[0]):
+            best = (point, rparts[0], rparts[1])
+    return best
+
+
 def _copy_file(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
@@ -393,6 +428,13 @@ def backup(
         )
     if not os.access(dest, os.W_OK | os.X_OK):
         raise BackupError(f"the backup folder {dest} is not writable by this user")
+    point, fstype, source = mount_of(dest)
+    if in_ram(fstype, source):
+        raise BackupError(
+            f"the backup folder {dest} is on {fstype} ({point}), which lives in RAM: a backup "
+            "there is lost at the next power-off (a read-only root's overlay?); back up to a "
+            "USB drive or another writable partition (docs/operator.md, Backups)"
+        )
     if require_mount and dest.stat().st_dev == data_dir.stat().st_dev:
         raise BackupError(
             f"the backup folder {dest} is on the same drive as the data ({data_dir}): is the "

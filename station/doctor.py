@@ -16,8 +16,9 @@ hardware (on a running kiosk the last saved report is judged instead) and never 
 | self-test | the devices (live, or the last report); simulated hardware on a Raspberry Pi |
 | hardware access | on a Pi: I2C on, GPIO chip and I2C bus usable by this user, ``LG_WD`` |
 | clock | not before this software's year, its install, the newest recording; NTP |
-| service ... | each installed systemd unit active (or enabled timers) |
+| service ... | each installed systemd unit active (or enabled timers); the desktop's kiosk as a user service |
 | backups | the last ``station backup`` succeeded, recently |
+| backup folder | ``$STATION_BACKUP_DIR`` (or the last backup's folder) is not in RAM |
 | TLS certificate, secret key | valid for 30 days more; keys private |
 """
 
@@ -40,9 +41,11 @@ from station.backup import (
     STATION_DB,
     WEB_DB,
     head_revision,
+    in_ram,
     integrity_of,
     known_revisions,
     load_last,
+    mount_of,
     schema_revision,
     writer_lock_held,
 )
@@ -68,10 +71,11 @@ UNITS: Final = (
     "dexterity-backup.timer",
     "dexterity-health.timer",
 )
+#: Where scripts/install-pi --kiosk desktop puts the kiosk as a systemd user service of the
+#: desktop's user (instead of the system unit dexterity-kiosk.service, which it then removes).
+USER_KIOSK_UNIT: Final = Path("/etc/systemd/user/dexterity-kiosk.service")
 #: The service user scripts/install-pi makes.
 SERVICE_USER: Final = "dexterity"
-#: File systems that live in RAM: data written there is gone at the next power-off.
-VOLATILE_FS: Final = frozenset({"tmpfs", "ramfs", "overlay"})
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 
@@ -114,6 +118,7 @@ class DoctorOptions:
     now: datetime | None = None
     run: Runner = run_command
     systemd: bool | None = None  # None: detect
+    desktop_kiosk: bool | None = None  # None: detect (USER_KIOSK_UNIT installed)
     raspberry_pi: bool | None = None  # None: detect
     selftest_sample_s: float = 0.5
 
@@ -159,8 +164,9 @@ def run_doctor(options: DoctorOptions) -> list[Check]:
         ("self-test", lambda: _selftest(config, options, now)),
         ("hardware access", lambda: _hardware_access(config, options)),
         ("clock", lambda: _clock(data_dir, options, now)),
-        ("services", lambda: _services(options)),
+        ("services", lambda: _services(options, data_dir)),
         ("backups", lambda: _backups(data_dir, now)),
+        ("backup folder", lambda: _backup_folder(data_dir)),
         ("TLS certificate", lambda: _certificate(data_dir, now)),
         ("secret key", lambda: _secret_key(data_dir)),
     ]
@@ -212,8 +218,12 @@ def report(checks: Sequence[Check], now: datetime, *, strict: bool = False) -> d
 
 
 def save_report(data_dir: Path, doc: dict[str, Any]) -> Path:
+    """Keep ``doc`` in the data folder; a missing data folder is not made (the doctor reports
+    it: making it here would hide the problem, with the wrong owner or on the wrong drive)."""
     from station.calibration import write_json_atomic
 
+    if not Path(data_dir).is_dir():
+        raise StationError(f"the data folder {data_dir} does not exist")
     path = Path(data_dir) / LAST_DOCTOR_FILENAME
     write_json_atomic(path, doc)
     return path
@@ -244,27 +254,6 @@ def _user_name(uid: int) -> str:
 
 # --------------------------------------------------------------------------------------------
 # data folder and space
-
-
-def mount_of(path: Path, mountinfo: str | None = None) -> tuple[str, str, str]:
-    """(mount point, file system type, source) of the mount holding ``path``."""
-    if mountinfo is None:
-        try:
-            mountinfo = Path("/proc/self/mountinfo").read_text()
-        except OSError:
-            return "/", "unknown", ""
-    target = os.path.realpath(path)
-    best = ("/", "unknown", "")
-    for line in mountinfo.splitlines():
-        left, _, right = line.partition(" - ")
-        parts, rparts = left.split(), right.split()
-        if len(parts) < 5 or len(rparts) < 2:
-            continue
-        point = parts[4].replace("\\040", " ")
-        inside = target == point or target.startswith(point.rstrip("/") + "/")
-        if inside and len(point) >= len(best[0]):
-            best = (point, rparts[0], rparts[1])
-    return best
 
 
 def _data_folder(data_dir: Path, min_free_mb: float) -> list[Check]:
@@ -319,7 +308,7 @@ def _data_folder(data_dir: Path, min_free_mb: float) -> list[Check]:
     if not os.access(data_dir, os.W_OK | os.X_OK):
         problems.append((FAIL, f"{data_dir} is not writable by this user", f"check {data_dir}"))
     point, fstype, source = mount_of(data_dir)
-    if fstype in VOLATILE_FS:
+    if in_ram(fstype, source):
         problems.append(
             (
                 FAIL,
@@ -436,7 +425,7 @@ def _selftest(config: StationConfig, options: DoctorOptions, now: datetime) -> C
         check = _live_selftest(config, options)
     else:
         why = "--no-hardware" if not options.hardware else "the kiosk holds the hardware"
-        check = _last_selftest(config.data_dir, now, why)
+        check = _last_selftest(config.data_dir, now, why, _kiosk_commands(options))
     if backend == "sim" and on_pi and check.status != FAIL:
         return Check(
             name,
@@ -462,9 +451,11 @@ def _live_selftest(config: StationConfig, options: DoctorOptions) -> Check:
         )
     try:
         checks = run_selftest(rig, sample_s=options.selftest_sample_s)
-        # (an unwritable data folder is reported by the folder check)
-        with contextlib.suppress(OSError, StationError):
-            save_last_report(config.data_dir, selftest_report(rig, checks))
+        # a missing or unwritable data folder is reported by the folder check: the report is
+        # not saved then (saving would make the missing folder)
+        if config.data_dir.is_dir():
+            with contextlib.suppress(OSError, StationError):
+                save_last_report(config.data_dir, selftest_report(rig, checks))
         simulated = " (simulated)" if rig.simulated else ""
     finally:
         rig.close()
@@ -480,20 +471,39 @@ def _live_selftest(config: StationConfig, options: DoctorOptions) -> Check:
     return Check("self-test", OK, f"all {len(checks)} devices ok{simulated}")
 
 
-def _last_selftest(data_dir: Path, now: datetime, why: str) -> Check:
+def _desktop_kiosk(options: DoctorOptions) -> bool:
+    """Is the kiosk installed as a user service of a desktop session (install-pi --kiosk
+    desktop), not as the system unit?"""
+    return USER_KIOSK_UNIT.exists() if options.desktop_kiosk is None else options.desktop_kiosk
+
+
+def _kiosk_commands(options: DoctorOptions) -> tuple[str, str]:
+    """The commands that stop and start the kiosk on this installation."""
+    if _desktop_kiosk(options):
+        return (
+            "as the desktop's user: systemctl --user stop dexterity-kiosk",
+            "systemctl --user start dexterity-kiosk",
+        )
+    return "sudo systemctl stop dexterity-kiosk", "sudo systemctl start dexterity-kiosk"
+
+
+def _last_selftest(data_dir: Path, now: datetime, why: str, kiosk: tuple[str, str]) -> Check:
     from station.selftest import load_last_report
 
+    stop, start = kiosk
+    # the kiosk never tests the devices itself: only `station selftest` and `station doctor`
+    # (with the hardware free) write the report this judges
+    daily = (
+        f"at the start of each clinic day: {stop}; station doctor (tests every device and keeps "
+        f"the report); {start}"
+    )
+    limit = "the kiosk does not test the devices itself"
     try:
         doc = load_last_report(data_dir)
     except StationError as exc:
-        return Check("self-test", WARN, f"not run ({why}); {exc}", "run `station selftest`")
+        return Check("self-test", WARN, f"not run ({why}); {exc}", daily)
     if doc is None:
-        return Check(
-            "self-test",
-            WARN,
-            f"not run ({why}) and no earlier report",
-            "stop the kiosk and run `station selftest` (or `station doctor`)",
-        )
+        return Check("self-test", WARN, f"not run ({why}) and no earlier report ({limit})", daily)
     age = _age(doc.get("at_utc"), now)
     when = f"last report {doc.get('at_utc')}"
     if not doc.get("ok"):
@@ -501,14 +511,14 @@ def _last_selftest(data_dir: Path, now: datetime, why: str) -> Check:
             "self-test",
             FAIL,
             f"not run ({why}); {when}: failing {', '.join(doc.get('failing') or [])}",
-            "check those devices; stop the kiosk and run `station selftest --watch`",
+            f"check those devices: {stop}; station selftest --watch; {start}",
         )
     if age is None or age > SELFTEST_MAX_AGE:
         return Check(
             "self-test",
             WARN,
-            f"not run ({why}); {when}, over {SELFTEST_MAX_AGE.days} days ago, was ok",
-            "stop the kiosk and run `station selftest`",
+            f"not run ({why}); {when}, over {SELFTEST_MAX_AGE.days} days ago, was ok ({limit})",
+            daily,
         )
     return Check("self-test", OK, f"not run ({why}); {when}: all {doc.get('devices')} ok")
 
@@ -623,22 +633,19 @@ def _clock(data_dir: Path, options: DoctorOptions, now: datetime) -> Check:
 # services
 
 
-def _unit_state(unit: str, run: Runner) -> dict[str, str]:
-    code, out = run(
-        [
-            "systemctl",
-            "show",
-            unit,
-            "-p",
-            "LoadState",
-            "-p",
-            "ActiveState",
-            "-p",
-            "SubState",
-            "-p",
-            "UnitFileState",
-        ]
-    )
+_SHOW: Final = ("-p", "LoadState", "-p", "ActiveState", "-p", "SubState", "-p", "UnitFileState")
+KIOSK_UNIT: Final = "dexterity-kiosk.service"
+
+
+def _unit_state(unit: str, run: Runner, *, user: bool = False) -> dict[str, str]:
+    """``systemctl show`` of a system unit, or (``user``) of this user's own service manager
+    (its bus is found through ``$XDG_RUNTIME_DIR``, which a service or sudo does not set)."""
+    argv = ["systemctl", "show", unit, *_SHOW]
+    if user:
+        argv = ["systemctl", "--user", "show", unit, *_SHOW]
+        if not os.environ.get("XDG_RUNTIME_DIR"):
+            argv = ["env", f"XDG_RUNTIME_DIR=/run/user/{os.geteuid()}", *argv]
+    code, out = run(argv)
     if code != 0:
         return {}
     state = {}
@@ -648,13 +655,66 @@ def _unit_state(unit: str, run: Runner) -> dict[str, str]:
     return state
 
 
-def _services(options: DoctorOptions) -> list[Check]:
+def _unit_check(unit: str, state: dict[str, str], *, user: bool = False) -> Check:
+    name = f"service {unit.removeprefix('dexterity-')}" + (" (desktop)" if user else "")
+    ctl = "systemctl --user" if user else "sudo systemctl"
+    journal = "journalctl --user" if user else "journalctl"
+    who = " as the desktop's user" if user else ""
+    active, sub = state.get("ActiveState", "?"), state.get("SubState", "?")
+    enabled = state.get("UnitFileState", "?")
+    shown = f"{active} ({sub}), {enabled}"
+    if active == "failed":
+        return Check(
+            name,
+            FAIL,
+            f"{unit} failed",
+            f"see why{who}: {journal} -b -u {unit} -n 50; then {ctl} restart {unit}",
+        )
+    if active in ("active", "reloading", "activating"):
+        return Check(name, OK, shown)
+    if enabled == "enabled" or user:  # the desktop's kiosk is started by its autostart entry
+        return Check(
+            name,
+            WARN,
+            f"{unit} is {'enabled but ' if not user else ''}{active}",
+            f"{ctl} start {unit}{who}",
+        )
+    return Check(name, SKIP, f"{shown}: not in use here")
+
+
+def _desktop_kiosk_check(options: DoctorOptions, data_dir: Path) -> Check:
+    """The kiosk as a user service of the desktop session (install-pi --kiosk desktop)."""
+    state = _unit_state(KIOSK_UNIT, options.run, user=True)
+    if state.get("LoadState") == "loaded":
+        return _unit_check(KIOSK_UNIT, state, user=True)
+    # no user manager to ask (the hourly health check runs outside the desktop session, or the
+    # desktop's user is not logged in): a running kiosk holds the store's writer lock
+    name = "service kiosk.service (desktop)"
+    if writer_lock_held(data_dir):
+        return Check(
+            name,
+            OK,
+            "a recording process (the desktop's kiosk) holds the store; its user "
+            "service manager was not reachable from here",
+        )
+    return Check(
+        name,
+        WARN,
+        f"the kiosk is not running: no process holds the store, and the desktop user's service "
+        f"manager was not reachable from here ({USER_KIOSK_UNIT} is installed)",
+        "log in to the desktop as its auto-login user (its autostart entry starts the kiosk), "
+        f"or as that user: systemctl --user start {KIOSK_UNIT}",
+    )
+
+
+def _services(options: DoctorOptions, data_dir: Path) -> list[Check]:
     running = systemd_running() if options.systemd is None else options.systemd
     if not running:
         return [Check("services", SKIP, "systemd is not running here: no services to check")]
+    desktop = _desktop_kiosk(options)
     states = {unit: _unit_state(unit, options.run) for unit in UNITS}
     installed = {u: s for u, s in states.items() if s.get("LoadState") == "loaded"}
-    if not installed:
+    if not installed and not desktop:
         return [
             Check(
                 "services",
@@ -665,31 +725,24 @@ def _services(options: DoctorOptions) -> list[Check]:
         ]
     checks = []
     for unit in UNITS:
-        state = states[unit]
         name = f"service {unit.removeprefix('dexterity-')}"
+        if unit == KIOSK_UNIT and desktop:
+            checks.append(_desktop_kiosk_check(options, data_dir))
+            if unit in installed:  # left from an earlier --kiosk kms install
+                checks.append(
+                    Check(
+                        name,
+                        WARN,
+                        f"{unit} (the kiosk without a desktop) is installed as well as the "
+                        "desktop's kiosk: two kiosks would fight over the screen and devices",
+                        "sudo scripts/install-pi --kiosk desktop (removes the system unit)",
+                    )
+                )
+            continue
         if unit not in installed:
             checks.append(Check(name, SKIP, "not installed"))
             continue
-        active, sub = state.get("ActiveState", "?"), state.get("SubState", "?")
-        enabled = state.get("UnitFileState", "?")
-        shown = f"{active} ({sub}), {enabled}"
-        if active == "failed":
-            checks.append(
-                Check(
-                    name,
-                    FAIL,
-                    f"{unit} failed",
-                    f"see why: journalctl -b -u {unit} -n 50; then sudo systemctl restart {unit}",
-                )
-            )
-        elif active in ("active", "reloading", "activating"):
-            checks.append(Check(name, OK, shown))
-        elif enabled == "enabled":
-            checks.append(
-                Check(name, WARN, f"{unit} is enabled but {active}", f"sudo systemctl start {unit}")
-            )
-        else:
-            checks.append(Check(name, SKIP, f"{shown}: not in use here"))
+        checks.append(_unit_check(unit, states[unit]))
     return checks
 
 
@@ -730,6 +783,37 @@ def _backups(data_dir: Path, now: datetime) -> Check:
             "`station backup` makes one now",
         )
     return Check("backups", OK, good)
+
+
+def _backup_folder(data_dir: Path) -> Check:
+    """Where the backups go: ``$STATION_BACKUP_DIR`` (backup.env), else the folder of the last
+    backup. A folder in RAM (a read-only root's overlay, tmpfs) loses every backup at power-off,
+    and ``station backup`` refuses it."""
+    from station.cli_ops import ENV_BACKUP_DIR
+
+    name = "backup folder"
+    configured = os.environ.get(ENV_BACKUP_DIR, "").strip()
+    if configured:
+        folder, source = Path(configured).expanduser().absolute(), ENV_BACKUP_DIR
+    else:
+        last = load_last(data_dir) or {}
+        made = last.get("last_ok_path") or last.get("path")
+        if not made:
+            return Check(name, SKIP, f"{ENV_BACKUP_DIR} is not set and no backup was made yet")
+        folder, source = Path(str(made)).parent, "the last backup"
+    point, fstype, device = mount_of(folder)
+    if in_ram(fstype, device):
+        return Check(
+            name,
+            WARN,
+            f"{folder} ({source}) is on {fstype} ({point}), which lives in RAM: backups there are "
+            "lost at the next power-off, and `station backup` refuses it",
+            f"put the backups on a USB drive: {ENV_BACKUP_DIR}=/mnt/dexterity-backup/backups in "
+            "/etc/dexterity-station/backup.env (docs/operator.md, Backups)",
+        )
+    return Check(
+        name, OK, f"{folder} ({source}), on {point} ({fstype}{', ' + device if device else ''})"
+    )
 
 
 def _certificate(data_dir: Path, now: datetime) -> Check:

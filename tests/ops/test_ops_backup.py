@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -179,6 +182,46 @@ def test_backup_arguments_and_destination_errors(
     assert code == 0 and "backup:" in out
     code, out, _ = run_cli(["backup", "--list"], capsys)
     assert code == 0 and "1 backup(s)" in out
+
+
+def test_a_backup_folder_in_ram_is_refused(
+    install: Install,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a read-only root, /var/backups is on the overlay: a backup there is gone at the
+    next power-off, so `station backup` refuses it instead of reporting success."""
+    dest = tmp_path / "backups"
+    dest.mkdir()
+    real_mount_of = bk.mount_of
+    monkeypatch.setattr(
+        bk,
+        "mount_of",
+        lambda path: ("/", "overlay", "overlayroot") if Path(path) == dest else real_mount_of(path),
+    )
+    code, out, err = run_cli(["backup", "--to", str(dest)], capsys)
+    assert code == 1 and "Traceback" not in out + err
+    assert f"the backup folder {dest} is on overlay (/), which lives in RAM" in err
+    assert "USB drive" in err
+    assert list(dest.iterdir()) == []  # nothing written, not even the lock
+    last = bk.load_last(install.data_dir)
+    assert last is not None and not last["ok"] and "lives in RAM" in last["error"]
+    monkeypatch.setattr(bk, "mount_of", real_mount_of)
+    assert run_cli(["backup", "--to", str(dest)], capsys)[0] == 0  # the same folder on a disk
+
+
+def test_a_real_tmpfs_is_refused(install: Install) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or bk.mount_of(shm)[1] != "tmpfs" or not os.access(shm, os.W_OK):
+        pytest.skip("no writable tmpfs at /dev/shm here")
+    dest = Path(tempfile.mkdtemp(dir=shm, prefix="dexterity-test-"))
+    try:
+        with pytest.raises(bk.BackupError, match=r"is on tmpfs \(/dev/shm\), which lives in RAM"):
+            bk.backup(install.data_dir, dest, station_id="s1")
+        assert list(dest.iterdir()) == []
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
 
 
 def test_restore_puts_back_the_backup_and_keeps_what_it_replaced(

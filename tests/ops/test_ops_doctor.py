@@ -19,6 +19,7 @@ from station.doctor import (
     WARN,
     Check,
     DoctorOptions,
+    in_ram,
     mount_of,
     run_doctor,
 )
@@ -30,20 +31,35 @@ NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 
 
 class FakeSystem:
-    """Answers for systemctl and timedatectl, as on an installed Pi."""
+    """Answers for systemctl and timedatectl, as on an installed Pi. ``user_states``: the
+    desktop user's own service manager (``systemctl --user``); None: it cannot be reached."""
 
-    def __init__(self, states: dict[str, str] | None = None, ntp: str = "yes") -> None:
+    def __init__(
+        self,
+        states: dict[str, str] | None = None,
+        ntp: str = "yes",
+        user_states: dict[str, str] | None = None,
+    ) -> None:
         self.states = states or {}
+        self.user_states = user_states
         self.ntp = ntp
         self.calls: list[list[str]] = []
 
     def __call__(self, argv: Sequence[str]) -> tuple[int, str]:
         self.calls.append(list(argv))
+        argv = list(argv)
+        while argv[0] == "env" or "=" in argv[0]:  # env XDG_RUNTIME_DIR=... systemctl --user
+            argv = argv[1:]
         if argv[0] == "timedatectl":
             return 0, f"{self.ntp}\n"
+        states = self.states
+        if argv[:2] == ["systemctl", "--user"]:
+            if self.user_states is None:
+                return 1, ""  # Failed to connect to bus
+            argv, states = ["systemctl", *argv[2:]], self.user_states
         if argv[:2] == ["systemctl", "show"]:
             unit = argv[2]
-            active = self.states.get(unit)
+            active = states.get(unit)
             if active is None:
                 return (
                     0,
@@ -63,6 +79,7 @@ def doctor(system: FakeSystem | None = None, **kwargs: object) -> dict[str, Chec
         now=kwargs.pop("now", NOW),  # type: ignore[arg-type]
         run=system or FakeSystem(),
         systemd=kwargs.pop("systemd", False),  # type: ignore[arg-type]
+        desktop_kiosk=kwargs.pop("desktop_kiosk", False),  # type: ignore[arg-type]
         raspberry_pi=False,
         selftest_sample_s=0.2,
         **kwargs,  # type: ignore[arg-type]
@@ -246,6 +263,11 @@ def test_data_on_a_ram_file_system_fails(healthy: Install, monkeypatch: pytest.M
     assert mount_of(Path("/var/lib/dexterity-station"), info)[1] == "tmpfs"
     assert mount_of(Path("/srv/data"), info)[1] == "overlay"
     assert mount_of(Path("/var/lib/other"), info)[:2] == ("/", "ext4")
+    # a container's overlay root keeps its writes on disk; the Pi's read-only root does not
+    assert not in_ram("overlay", "overlay") and in_ram("overlay", "overlayroot")
+    assert in_ram("tmpfs", "tmpfs") and not in_ram("ext4", "/dev/mmcblk0p2")
+    monkeypatch.setattr(doctor_module, "mount_of", lambda path: ("/", "overlay", "overlay"))
+    assert doctor(hardware=False)["data folder"].status == OK
     # as on a read-only root whose overlay holds the data folder
     monkeypatch.setattr(doctor_module, "mount_of", lambda path: ("/", "overlay", "overlayroot"))
     check = doctor(hardware=False)["data folder"]
@@ -263,3 +285,124 @@ def test_a_check_that_breaks_is_reported_and_the_others_still_run(
     checks = doctor(hardware=False)
     assert checks["self-test"].status == FAIL and "Permission denied" in checks["self-test"].detail
     assert checks["secret key"].status == OK
+
+
+# --------------------------------------------------------------------------------------------
+# the kiosk in a desktop session (install-pi --kiosk desktop)
+
+SYSTEM_UNITS_UP = {
+    "dexterity-server.service": "active",
+    "dexterity-backup.timer": "active",
+    "dexterity-health.timer": "active",
+}
+
+
+def test_desktop_kiosk_is_checked_as_the_desktop_users_service(healthy: Install) -> None:
+    system = FakeSystem(SYSTEM_UNITS_UP, user_states={"dexterity-kiosk.service": "active"})
+    checks = doctor(system, systemd=True, hardware=False, desktop_kiosk=True)
+    assert checks["service kiosk.service (desktop)"].status == OK
+    assert "service kiosk.service" not in checks  # the system unit is not judged
+    asked = [c for c in system.calls if "--user" in c]
+    assert asked and asked[0][-9:-8] == ["dexterity-kiosk.service"]
+    # failed: the fixes name the user's own systemctl and journal, never the system's
+    system = FakeSystem(SYSTEM_UNITS_UP, user_states={"dexterity-kiosk.service": "failed"})
+    check = doctor(system, systemd=True, hardware=False, desktop_kiosk=True)[
+        "service kiosk.service (desktop)"
+    ]
+    assert check.status == FAIL
+    assert "journalctl --user -b -u dexterity-kiosk.service" in check.fix
+    assert "systemctl --user restart" in check.fix and "sudo" not in check.fix
+    system = FakeSystem(SYSTEM_UNITS_UP, user_states={"dexterity-kiosk.service": "inactive"})
+    check = doctor(system, systemd=True, hardware=False, desktop_kiosk=True)[
+        "service kiosk.service (desktop)"
+    ]
+    assert check.status == WARN and check.fix.startswith("systemctl --user start")
+
+
+def test_desktop_kiosk_without_its_user_manager_is_judged_by_the_store_lock(
+    healthy: Install,
+) -> None:
+    """The hourly health check runs outside the desktop session: no user bus to ask."""
+    from station.store import Store
+
+    system = FakeSystem(SYSTEM_UNITS_UP, user_states=None)
+    check = doctor(system, systemd=True, hardware=False, desktop_kiosk=True)[
+        "service kiosk.service (desktop)"
+    ]
+    assert check.status == WARN and "not running" in check.detail
+    assert "systemctl --user start" in check.fix
+    with Store.open(healthy.data_dir):  # the kiosk records: it holds the store
+        check = doctor(system, systemd=True, hardware=False, desktop_kiosk=True)[
+            "service kiosk.service (desktop)"
+        ]
+    assert check.status == OK
+
+
+def test_a_kms_kiosk_left_beside_the_desktop_one_is_named(healthy: Install) -> None:
+    states = dict(SYSTEM_UNITS_UP, **{"dexterity-kiosk.service": "inactive-disabled"})
+    system = FakeSystem(states, user_states={"dexterity-kiosk.service": "active"})
+    checks = doctor(system, systemd=True, hardware=False, desktop_kiosk=True)
+    assert checks["service kiosk.service"].status == WARN
+    assert "install-pi --kiosk desktop" in checks["service kiosk.service"].fix
+
+
+def test_the_kiosk_does_not_test_the_devices_so_the_fix_says_what_to_do(
+    healthy: Install,
+) -> None:
+    now = datetime.now(UTC)
+    for desktop, stop in (
+        (False, "sudo systemctl stop dexterity-kiosk"),
+        (True, "systemctl --user stop dexterity-kiosk"),
+    ):
+        check = doctor(now=now, hardware=False, desktop_kiosk=desktop)["self-test"]
+        assert check.status == WARN and "no earlier report" in check.detail
+        assert "the kiosk does not test the devices itself" in check.detail
+        assert "start of each clinic day" in check.fix and "station doctor" in check.fix
+        assert stop in check.fix, check.fix
+        if desktop:
+            assert "sudo systemctl" not in check.fix
+    doctor(now=now)  # the live self-test saves its report
+    check = doctor(now=now + timedelta(days=8), hardware=False)["self-test"]
+    assert check.status == WARN and "over 7 days ago" in check.detail
+    assert "start of each clinic day" in check.fix
+
+
+# --------------------------------------------------------------------------------------------
+# a missing data folder, a backup folder in RAM
+
+
+def test_a_missing_data_folder_is_reported_not_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = Path(os.environ["STATION_DATA_DIR"])
+    assert not data_dir.exists()
+    checks = doctor()  # with the (simulated) hardware: the live self-test runs
+    assert checks["data folder"].status == FAIL and "does not exist" in checks["data folder"].detail
+    assert checks["self-test"].status == OK  # the devices were tested all the same
+    assert not data_dir.exists()  # its report was not saved into a new folder
+    code, out, err = run_cli(["doctor", "--save"], capsys)
+    assert code == 1 and "Traceback" not in out + err
+    assert "the doctor's report was not saved" in err and "does not exist" in err
+    assert not data_dir.exists()
+
+
+def test_a_backup_folder_in_ram_warns(
+    healthy: Install, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    overlay = tmp_path / "var-backups"
+    real_mount_of = doctor_module.mount_of
+
+    def mounts(path: Path) -> tuple[str, str, str]:
+        if Path(path) == overlay:
+            return "/", "overlay", "overlayroot"
+        return real_mount_of(path)
+
+    monkeypatch.setattr(doctor_module, "mount_of", mounts)
+    monkeypatch.delenv("STATION_BACKUP_DIR", raising=False)
+    check = doctor(hardware=False)["backup folder"]  # the last backup's folder, on a disk
+    assert check.status == OK and "the last backup" in check.detail
+    monkeypatch.setenv("STATION_BACKUP_DIR", str(overlay))
+    check = doctor(hardware=False)["backup folder"]
+    assert check.status == WARN
+    assert f"{overlay} (STATION_BACKUP_DIR) is on overlay (/), which lives in RAM" in check.detail
+    assert "USB drive" in check.fix and "backup.env" in check.fix

@@ -11,7 +11,9 @@ exist: the installed tree gets a byte copy of this checkout's real ``station`` c
 from __future__ import annotations
 
 import os
+import pwd
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -86,6 +88,23 @@ def test_server_unit_after_the_network_https_watchdog_and_restart() -> None:
     assert u["Install"]["WantedBy"] == ["multi-user.target"]
 
 
+def test_server_workers_configurable_and_the_server_dies_before_the_kiosk() -> None:
+    u = unit(UNITS / "dexterity-server.service")
+    svc = u["Service"]
+    assert svc["ExecStart"][0].endswith(" --workers ${STATION_WORKERS}")
+    assert "STATION_WORKERS=2" in svc["Environment"]
+    # the default comes before server.env, so that server.env (STATION_WORKERS=1) wins
+    lines = [line.strip() for line in (UNITS / "dexterity-server.service").read_text().splitlines()]
+    assert lines.index("Environment=STATION_WORKERS=2") < lines.index(
+        "EnvironmentFile=-/etc/dexterity-station/server.env"
+    )
+    server_oom = int(svc["OOMScoreAdjust"][0])
+    for kiosk in (UNITS / "dexterity-kiosk.service", UNITS / "user/dexterity-kiosk.service"):
+        assert unit(kiosk)["Service"]["OOMScoreAdjust"] == ["-500"], kiosk
+    # a desktop session's kiosk cannot go below its user manager's +100: the server stays above
+    assert server_oom > 100
+
+
 def test_kiosk_units_groups_runtime_folder_and_restart() -> None:
     u = unit(UNITS / "dexterity-kiosk.service")
     svc = u["Service"]
@@ -113,6 +132,8 @@ def test_backup_and_health_timers() -> None:
     assert timer["OnBootSec"] and timer["OnUnitActiveSec"]  # the Pi is off every night
     health = unit(UNITS / "dexterity-health.service")["Service"]
     assert "--no-hardware" in health["ExecStart"][0] and health["SuccessExitStatus"] == ["1"]
+    # the backup folder, so that the health check sees one in RAM
+    assert "-/etc/dexterity-station/backup.env" in health["EnvironmentFile"]
     for name in ("dexterity-backup.timer", "dexterity-health.timer"):
         assert unit(UNITS / name)["Install"]["WantedBy"] == ["timers.target"]
 
@@ -152,6 +173,91 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
         assert f"systemctl enable {timer}" in commands or f"ok: {timer} enabled" in out
     assert any("pip install" in c and "[pi,kiosk]" in c for c in commands) or "current" in out
     assert not Path("/etc/dexterity-station").exists() or "exists" in out
+
+
+def test_help_prints_the_comment_block_only() -> None:
+    done = run_install("--help")
+    assert done.returncode == 0, done.stderr
+    block = []
+    for line in SCRIPT.read_text().splitlines()[1:]:
+        if not line.startswith("#"):
+            break
+        block.append(re.sub(r"^# ?", "", line))
+    assert done.stdout.splitlines() == block
+    assert "set -euo" not in done.stdout and "--no-start" in done.stdout
+
+
+def replay(out: str) -> None:
+    """Run the commands a dry run printed ("+ ..."), in order, with the content it showed for
+    the files written from /dev/stdin."""
+    lines = out.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if not line.startswith("   + "):
+            continue
+        command = line[len("   + ") :]
+        content = []
+        while i < len(lines) and lines[i].startswith("     |"):
+            content.append(lines[i][len("     | ") :])
+            i += 1
+        argv = shlex.split(command)
+        stdin = "\n".join(content) + "\n" if content else ""
+        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"{command}: {done.stderr}"
+
+
+def test_the_dry_runs_steps_run_by_hand_make_the_installation(tmp_path: Path) -> None:
+    by_hand, real = tmp_path / "by-hand", tmp_path / "real"
+    by_hand.mkdir()
+    real.mkdir()
+    args = ("--station-id", "c1", "--kiosk", "kms", "--user", "pi")
+    dry = run_install("--dry-run", "--root", str(by_hand), *args)
+    assert dry.returncode == 0, dry.stderr
+    assert list(by_hand.iterdir()) == []
+    # the parent folders of files are made by printed steps, not silently
+    commands = [line[5:] for line in dry.stdout.splitlines() if line.startswith("   + ")]
+    units = f"{by_hand}/etc/systemd/system"
+    assert f"mkdir -p {units}" in commands
+    assert commands.index(f"mkdir -p {units}") < next(
+        n for n, c in enumerate(commands) if c.endswith(f"{units}/dexterity-server.service")
+    )
+    assert f"mkdir -p {units}/dexterity-server.service.d" in commands
+    replay(dry.stdout)
+    done = run_install("--root", str(real), *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    def shape(root: Path) -> dict[str, tuple[str, int, str]]:
+        # station.toml is shown in a dry run by what it is, not by its content
+        return {
+            path: (kind, mode, "" if path.endswith("station.toml") else content)
+            for path, (kind, mode, _, content) in tree(root).items()
+        }
+
+    assert shape(by_hand) == shape(real)
+
+
+def test_the_printed_pip_commands_are_those_a_real_run_executes(tmp_path: Path) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for extra in ((), ("--wheelhouse", str(wheels))):
+        done = run_install("--dry-run", "--root", str(tmp_path), "--kiosk", "none", *extra)
+        assert done.returncode == 0, done.stderr
+        skipped = [
+            line.split("(needs the real system): ", 1)[1]
+            for line in done.stdout.splitlines()
+            if "skipped under --root" in line and " -m pip " in line
+        ]
+        venv_python = "/opt/dexterity-station/.venv/bin/python"
+        options = "--no-cache-dir --quiet" + (f" --no-index --find-links {wheels}" if extra else "")
+        expected = [f"{venv_python} -m pip install {options} {REPO}"]
+        if not extra:  # online: pip itself first, as a real run does
+            expected.insert(0, f"{venv_python} -m pip install {options} --upgrade pip")
+        assert skipped == expected
+    # the real run's lines in the script are these very commands
+    text = SCRIPT.read_text()
+    assert '.venv/bin/pip" install' not in text and "$VENV/bin/pip" not in text
 
 
 def tree(root: Path) -> dict[str, tuple[str, int, float, str]]:
@@ -205,6 +311,8 @@ def test_root_install_places_every_file(installed: tuple[Path, str, str]) -> Non
         "STATION_BACKUP_DIR=/var/backups/dexterity-station"
         in (root / "etc/dexterity-station/backup.env").read_text()
     )
+    # one server process on a Pi with 1 GB: said where it is set
+    assert "#STATION_WORKERS=1" in (root / "etc/dexterity-station/server.env").read_text()
     wrapper = root / "usr/local/bin/station"
     assert wrapper.stat().st_mode & 0o111 and "STATION_USER=dexterity" in wrapper.read_text()
     tmpfiles = (root / "etc/tmpfiles.d/dexterity-station.conf").read_text()
@@ -312,6 +420,13 @@ def test_verify_catches_a_broken_unit(installed: tuple[Path, str, str], tmp_path
     assert "Failed to parse" in done.stdout + done.stderr
 
 
+def no_system_kiosk(root: Path) -> None:
+    system = root / "etc/systemd/system"
+    assert not (system / "dexterity-kiosk.service").exists()
+    assert not (system / "dexterity-kiosk.service.d").exists()
+    assert not os.path.lexists(system / "multi-user.target.wants" / "dexterity-kiosk.service")
+
+
 def test_desktop_kiosk_with_the_desktop_user(tmp_path: Path) -> None:
     done = run_install(
         "--root", str(tmp_path), "--kiosk", "desktop", "--user", "pi", "--station-id", "c2"
@@ -322,8 +437,55 @@ def test_desktop_kiosk_with_the_desktop_user(tmp_path: Path) -> None:
         dropin = (system / f"{name}.service.d" / "10-user.conf").read_text()
         assert "User=pi" in dropin
     assert (tmp_path / "etc/systemd/user/dexterity-kiosk.service").exists()
-    assert not (system / "multi-user.target.wants" / "dexterity-kiosk.service").exists()
+    no_system_kiosk(tmp_path)  # the desktop's kiosk is the user service alone
     assert "autostart/dexterity-kiosk.desktop" in done.stdout  # skipped: the user's home
+
+
+@needs_systemd_tools
+def test_a_desktop_install_after_a_kms_one_removes_the_system_kiosk(tmp_path: Path) -> None:
+    args = ("--root", str(tmp_path), "--user", "pi", "--station-id", "c3")
+    first = run_install(*args, "--kiosk", "kms")
+    assert first.returncode == 0, first.stdout + first.stderr
+    system = tmp_path / "etc/systemd/system"
+    assert (system / "dexterity-kiosk.service.d" / "10-user.conf").exists()
+    assert (system / "multi-user.target.wants" / "dexterity-kiosk.service").is_symlink()
+    assert not (tmp_path / "etc/systemd/user/dexterity-kiosk.service").exists()
+    second = run_install(*args, "--kiosk", "desktop")
+    assert second.returncode == 0, second.stdout + second.stderr
+    commands = [line[5:] for line in second.stdout.splitlines() if line.startswith("   + ")]
+    disable = f"systemctl --root={tmp_path} disable dexterity-kiosk.service"
+    assert disable in commands
+    assert commands.index(disable) < commands.index(f"rm -f {system}/dexterity-kiosk.service")
+    no_system_kiosk(tmp_path)
+    assert (tmp_path / "etc/systemd/user/dexterity-kiosk.service").exists()
+    assert (system / "multi-user.target.wants" / "dexterity-server.service").is_symlink()
+    third = run_install(*args, "--kiosk", "desktop")
+    assert "nothing to change: already installed" in third.stdout
+    # and back: a KMS install removes the user service
+    fourth = run_install(*args, "--kiosk", "kms")
+    assert fourth.returncode == 0, fourth.stdout + fourth.stderr
+    assert (system / "dexterity-kiosk.service").exists()
+    assert not (tmp_path / "etc/systemd/user/dexterity-kiosk.service").exists()
+
+
+def test_desktop_dry_run_prints_the_autostart_entry_and_its_owner(tmp_path: Path) -> None:
+    me = pwd.getpwuid(os.getuid())
+    if not re.fullmatch(r"[a-z_][a-z0-9_-]*", me.pw_name) or not Path(me.pw_dir).is_dir():
+        pytest.skip(f"this user ({me.pw_name}) cannot stand in for the desktop's user")
+    entry = Path(me.pw_dir) / ".config/autostart/dexterity-kiosk.desktop"
+    if entry.exists():
+        pytest.skip(f"{entry} exists on this machine")
+    done = run_install("--dry-run", "--kiosk", "desktop", "--user", me.pw_name)
+    assert done.returncode == 0, done.stderr
+    commands = [line[5:] for line in done.stdout.splitlines() if line.startswith("   + ")]
+    copy = next(n for n, c in enumerate(commands) if c.endswith(str(entry)))
+    assert commands[copy].startswith("install -m 0644 ")
+    group = subprocess.run(["id", "-gn", me.pw_name], capture_output=True, text=True).stdout
+    assert commands[copy + 1] == f"chown {me.pw_name}:{group.strip()} {entry}"
+    if not entry.parent.is_dir():  # made first, owned by the desktop's user
+        made = [c for c in commands[:copy] if c.endswith(str(entry.parent))]
+        assert made and made[0].startswith(f"install -d -o {me.pw_name} ")
+    assert not any(c.endswith("/etc/systemd/system/dexterity-kiosk.service") for c in commands)
 
 
 def test_bad_options_are_refused(tmp_path: Path) -> None:
