@@ -63,7 +63,7 @@ def count_participants(store: Store, search: str | None) -> int:
             | p.c.notes.icontains(search, autoescape=True)
         )
     try:
-        with store.engine.connect() as conn:
+        with store.reading() as conn:
             return int(conn.scalar(query) or 0)
     except SQLAlchemyError as exc:
         raise StoreError(f"{store.path}: database error ({exc})") from None

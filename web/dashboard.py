@@ -167,7 +167,7 @@ def _activity(store: Store, codes: list[str]) -> dict[str, tuple[int, datetime |
         .group_by(p.c.code)
     )
     try:
-        with store.engine.connect() as conn:
+        with store.reading() as conn:
             rows = conn.execute(query).all()
     except SQLAlchemyError as exc:
         raise StoreError(f"{store.path}: database error ({exc})") from None
@@ -346,7 +346,7 @@ class Counts:
 def _counts(store: Store) -> Counts:
     p, s, t = sc.participants, sc.sessions, sc.trials
     try:
-        with store.engine.connect() as conn:
+        with store.reading() as conn:
             n_participants = int(conn.scalar(select(func.count()).select_from(p)) or 0)
             sessions = {
                 str(k): int(n)
@@ -373,7 +373,7 @@ class LastActivity:
 def _last_activity(store: Store) -> LastActivity:
     s, t = sc.sessions, sc.trials
     try:
-        with store.engine.connect() as conn:
+        with store.reading() as conn:
             sid = conn.scalar(
                 select(s.c.id).order_by(s.c.started_utc.desc(), s.c.id.desc()).limit(1)
             )

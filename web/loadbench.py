@@ -1411,6 +1411,7 @@ def run_load(
             stdout=subprocess.PIPE,
             stderr=err,
         )
+    recorder: _Recorder | None = None
     try:
         started = _read_started(proc, err_path)
         cpu0 = _cpu_s(server.proc.pid)
@@ -1429,17 +1430,20 @@ def run_load(
         except subprocess.TimeoutExpired:
             raise BenchError(f"the load clients did not finish within {limit:.0f} s") from None
         cpu1 = _cpu_s(server.proc.pid)
+        if recorder is not None:  # the load is over: was the recording still going?
+            recorder.load_end = time.perf_counter()
+            recorder.ended_before_load_end = recorder.proc.poll() is not None
         if proc.returncode != 0:
             raise BenchError(
                 f"the load clients failed:\n  {_tail(err_path.read_text(errors='replace'))}"
             )
         records = json.loads(out_path.read_text())
-        recording = _check_recording(data, recorder) if options.record else None
+        recording = _check_recording(data, recorder) if recorder is not None else None
     finally:
         _stop_process(proc)
         if proc.stdout is not None:
             proc.stdout.close()
-        if options.record:
+        if recorder is not None:
             _stop_process(recorder.proc)
     server_cpu = None if cpu0 is None or cpu1 is None else round(cpu1 - cpu0, 3)
     wall_s = (records["t_end_ns"] - started) / 1e9
@@ -1453,6 +1457,8 @@ class _Recorder:
     err_path: Path
     code: str
     t0: float
+    load_end: float | None = None
+    ended_before_load_end: bool = False
 
 
 def _start_recording(data: BenchData, work: Path) -> _Recorder:
@@ -1493,6 +1499,11 @@ def _check_recording(data: BenchData, rec: _Recorder) -> dict[str, Any]:
             "the recording under load (station assess) failed:\n  "
             + _tail(rec.err_path.read_text(errors="replace"))
         )
+    ended = time.perf_counter()
+    if rec.ended_before_load_end or rec.load_end is None:
+        during_load = 1.0  # all of it (the load outlasted it)
+    else:
+        during_load = max(0.0, min(1.0, (rec.load_end - rec.t0) / max(ended - rec.t0, 1e-9)))
     try:
         session_id = int(json.loads(rec.out_path.read_text())["session_id"])
     except (OSError, ValueError, KeyError, TypeError):
@@ -1518,7 +1529,8 @@ def _check_recording(data: BenchData, rec: _Recorder) -> dict[str, Any]:
         "command": "station assess --battery nine_hole_peg --sim-profile healthy --fast",
         "participant": rec.code,
         "session_id": session_id,
-        "record_s": round(time.perf_counter() - rec.t0, 1),
+        "ended_before_load_end": rec.ended_before_load_end,
+        "share_during_load": round(during_load, 3),
         "trials": len(trials),
         "events": events,
         "samples": samples,
@@ -1853,7 +1865,8 @@ def format_results(r: dict[str, Any]) -> str:
     if rec is not None:
         lines.append(
             f"recording under load ({rec['command']}, session {rec['session_id']}, "
-            f"{rec['record_s']} s): {rec['trials']} trials, {rec['events']:,} events, "
+            f"{rec['share_during_load']:.0%} of it during the load): {rec['trials']} trials, "
+            f"{rec['events']:,} events, "
             f"{rec['samples']:,} samples stored; "
             + ("every trial complete, no fault, no gap" if rec["ok"] else "PROBLEMS:")
         )

@@ -307,7 +307,10 @@ def settle_memory() -> None:
     """Before serving: move everything made so far (modules, the app, its caches) out of the
     garbage collector's sight (:func:`gc.freeze`). A full collection otherwise walks them all,
     holding every thread of the process for tens of milliseconds each time (measured: 80 ms
-    per full collection before, 25 ms after, on the benchmark's data)."""
+    per full collection before, 25 ms after, on the benchmark's data). Only in a server's own
+    process (its main thread), not when a program runs the server in a thread of its own."""
+    if threading.current_thread() is not threading.main_thread():
+        return
     gc.collect()
     gc.freeze()
 
@@ -323,7 +326,8 @@ def stop(server: Any) -> None:
 
 
 def _stop_on_sigterm() -> None:
-    """Let SIGTERM stop the server like Ctrl-C."""
+    """Let SIGTERM and SIGHUP (which ``station watchdog`` passes on) stop the server like
+    Ctrl-C."""
     if threading.current_thread() is not threading.main_thread():
         return
 
@@ -331,6 +335,7 @@ def _stop_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)
 
 
 @dataclass(frozen=True)
@@ -531,6 +536,7 @@ def _run_workers(how: _Announce, port: int, *, threads: int, workers: int) -> in
         )
 
     pool = workers_module.WorkerPool(sock, workers, command, say=say)
+    _stop_on_sigterm()  # before the workers start: a stop now must stop them too
     try:
         pool.start()
         say(
@@ -601,10 +607,10 @@ def _serve_announced(serve: Callable[[], Any], port: int, users: int, how: _Anno
                     )
         elif not is_loopback(host):
             say("not announced on the network (--no-mdns)")
-        say("Ctrl-C stops")
         _stop_on_sigterm()
         settle_memory()
-        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C, SIGTERM
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C, SIGTERM, from here on
+            say("Ctrl-C stops")
             serve()  # also returns after stop() from another thread
         say("clinic server stopped")
     finally:

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -69,7 +69,11 @@ def listen_socket(host: str, port: int) -> socket.socket:
         raise StationError(f"cannot listen on {host}: {exc.strerror or exc}") from None
     problem: OSError | None = None
     for family, kind, proto, _name, address in found:
-        sock = HTTPServer.prepare_socket((bare, port), family, kind, proto, True, None, False)
+        try:
+            sock = HTTPServer.prepare_socket((bare, port), family, kind, proto, True, None, False)
+        except OSError as exc:  # e.g. IPv6 turned off in the kernel: try the next address
+            problem = exc
+            continue
         try:
             sock.bind(address)
             sock.listen(LISTEN_BACKLOG)
@@ -135,9 +139,19 @@ class WorkerPool:
 
     def _spawn(self, slot: int) -> _Worker:
         fd = self.sock.fileno()
-        proc = subprocess.Popen(list(self.command(fd)), pass_fds=(fd,), stdin=subprocess.DEVNULL)
-        worker = _Worker(slot, proc, os.pidfd_open(proc.pid), time.monotonic())
-        self.live[worker.pidfd] = worker
+        # a stop signal arriving between the start and the bookkeeping would leave a worker
+        # nobody stops: it waits until the worker is in `live`
+        with _signals_deferred():
+            proc = subprocess.Popen(
+                list(self.command(fd)),
+                pass_fds=(fd,),
+                stdin=subprocess.DEVNULL,
+                # its own process group: Ctrl-C in the terminal reaches the parent only, which
+                # then stops the workers in order (they do not each get it mid-start)
+                process_group=0,
+            )
+            worker = _Worker(slot, proc, os.pidfd_open(proc.pid), time.monotonic())
+            self.live[worker.pidfd] = worker
         return worker
 
     def serve(self) -> None:
@@ -180,7 +194,11 @@ class WorkerPool:
 
     def stop(self) -> None:
         """Stop every worker (SIGTERM, SIGKILL after :data:`STOP_GRACE_S`) and close the
-        socket."""
+        socket. A second Ctrl-C or SIGTERM meanwhile does not cut this short."""
+        with _signals_ignored():
+            self._stop()
+
+    def _stop(self) -> None:
         self._stopping = True
         for worker in self.live.values():
             with contextlib.suppress(ProcessLookupError):
@@ -201,6 +219,58 @@ class WorkerPool:
                 os.close(fd)
 
 
+#: The signals that stop a server (the watchdog passes SIGHUP on as well).
+STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold the stop signals back (delivered at the end) in the main thread."""
+    if not _in_main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """Ignore the stop signals (in the main thread) while stopping."""
+    if not _in_main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """SIGTERM this process when its parent dies (Linux ``PR_SET_PDEATHSIG``), so a killed
+    parent leaves no worker serving the port unwatched."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the parent's stop() still stops it
+        return
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def worker_command(
     fd: int,
     data_dir: Path,
@@ -212,6 +282,7 @@ def worker_command(
 ) -> list[str]:
     """The command line of one worker process."""
     args = [sys.executable, "-m", "web.workers", "--fd", str(fd), "--data-dir", str(data_dir)]
+    args += ["--parent", str(os.getpid())]
     args += ["--host", host, "--port", str(port), "--threads", str(threads)]
     if cert is not None and key is not None:
         args += ["--tls-cert", str(cert), "--tls-key", str(key)]
@@ -219,31 +290,41 @@ def worker_command(
 
 
 def worker_main(argv: Sequence[str] | None = None) -> int:
-    """One worker: serve on the inherited socket until SIGTERM or SIGINT."""
-    from web import close_app
-    from web.server import make_server, settle_memory
-    from web.tls import load_certificate
-
-    parser = argparse.ArgumentParser(prog="python -m web.workers")
-    parser.add_argument("--fd", type=int, required=True)
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--host", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--threads", type=int, required=True)
-    parser.add_argument("--tls-cert", type=Path)
-    parser.add_argument("--tls-key", type=Path)
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """One worker: serve on the inherited socket until SIGTERM or SIGINT (or the parent's
+    death)."""
 
     def interrupt(signum: int, frame: object) -> None:
+        # once: a second signal must not break the stop already under way
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    for sig in STOP_SIGNALS:  # before the imports, which take a second or two
+        signal.signal(sig, interrupt)
+    # the parent holds these signals back while it starts a worker, and a signal mask is
+    # inherited across exec: let them through (one that came meanwhile is delivered now)
     try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        parser = argparse.ArgumentParser(prog="python -m web.workers")
+        parser.add_argument("--fd", type=int, required=True)
+        parser.add_argument("--parent", type=int, required=True)
+        parser.add_argument("--data-dir", type=Path, required=True)
+        parser.add_argument("--host", required=True)
+        parser.add_argument("--port", type=int, required=True)
+        parser.add_argument("--threads", type=int, required=True)
+        parser.add_argument("--tls-cert", type=Path)
+        parser.add_argument("--tls-key", type=Path)
+        args = parser.parse_args(argv)
+        _exit_with_parent(args.parent)
+        logging.basicConfig(
+            level=logging.WARNING,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
+        from web import close_app
+        from web.server import make_server, settle_memory
+        from web.tls import load_certificate
+
         sock = socket.socket(fileno=args.fd)
         cert = None
         if args.tls_cert is not None and args.tls_key is not None:
@@ -258,11 +339,13 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         settle_memory()
-        with contextlib.suppress(KeyboardInterrupt):
-            server.serve()
+        server.serve()
+    except KeyboardInterrupt:
+        pass
     finally:
-        with contextlib.suppress(KeyboardInterrupt):
+        try:
             server.stop()
+        finally:
             close_app(app)
     return 0
 

@@ -908,9 +908,18 @@ class Store:
             self._check_open()
             try:
                 with engine.connect() as conn:
+                    self._check_open()  # closed meanwhile (a reader takes no lock)
                     yield conn
             except SQLAlchemyError as exc:
                 raise StoreError(f"{self.path}: database error ({_reason(exc)})") from None
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for read queries the methods do not offer (the web server's counts):
+        one consistent snapshot, on a reader of its own when opened with ``readers``. Database
+        errors become :class:`StoreError`."""
+        with self._read() as conn:
+            yield conn
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:

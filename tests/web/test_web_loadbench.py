@@ -214,12 +214,14 @@ def test_a_recording_under_load_is_stored_whole(built: Built, tmp_path: Path) ->
     data_dir = tmp_path / "data"
     shutil.copytree(built.data_dir, data_dir)  # the recording adds a session: not to the shared one
     run = bench(
-        "--data-dir", str(data_dir), "--clients", "2", "--requests", "40", "--think", "0",
+        "--data-dir", str(data_dir), "--clients", "2", "--duration", "30", "--think", "0.2",
         "--timing", "off", "--record", "--json",
     )  # fmt: skip
     assert run.status == 0, run.err
     rec = run.result["recording"]
     assert rec["ok"] is True and rec["problems"] == []
+    # written while the server was under load (a 30 s load; the recording takes about 15 s)
+    assert rec["share_during_load"] >= 0.5, rec
     assert rec["trials"] >= 6 and rec["events"] > 0 and rec["samples"] > 0
     with Store.open(data_dir, recover=False) as store:
         session = store.session(rec["session_id"])

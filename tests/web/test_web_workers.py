@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import select
 import signal
 import socket
 import ssl
@@ -121,7 +122,9 @@ def test_two_worker_processes_serve_restart_and_stop(data_dir: Path, token: str)
         proc.stdout.close()
 
 
-def _serve(data_dir: Path, *flags: str) -> tuple[subprocess.Popen[str], _Lines]:
+def _serve(
+    data_dir: Path, *flags: str, own_group: bool = False
+) -> tuple[subprocess.Popen[str], _Lines]:
     env = dict(os.environ, STATION_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
     env.pop("STATION_CONFIG", None)
     command = [sys.executable, "-m", "station.cli", "--config", str(reference_config_path())]
@@ -132,8 +135,67 @@ def _serve(data_dir: Path, *flags: str) -> tuple[subprocess.Popen[str], _Lines]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=own_group,  # a terminal's process group, for Ctrl-C to all of it
     )
     return proc, _Lines(proc)
+
+
+def _ended(pid: int, timeout_s: float) -> bool:
+    """Whether process ``pid`` (not a child of ours) ends within ``timeout_s``."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([fd], [], [], timeout_s)
+        return bool(readable) or not _alive(pid)
+    finally:
+        os.close(fd)
+
+
+def _finish(proc: subprocess.Popen[str], lines: _Lines) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    lines.reader.join(SAY_DEADLINE_S)
+    assert proc.stdout is not None
+    proc.stdout.close()
+    while not lines.lines.empty():  # what was said after the last line waited for
+        lines.seen.append(lines.lines.get_nowait())
+
+
+def test_ctrl_c_in_the_terminal_stops_everything_cleanly(data_dir: Path, token: str) -> None:
+    """Ctrl-C reaches the terminal's whole process group: the parent stops the workers (they
+    are in a group of their own), no traceback."""
+    proc, lines = _serve(data_dir, "--workers", "2", "--threads", "2", own_group=True)
+    try:
+        pids = _pids(lines.until(r"2 server processes of 2 threads each \(pids (.*)\)"))
+        lines.until("Ctrl-C stops")
+        assert all(os.getpgid(p) != proc.pid for p in pids)  # not in the terminal's group
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=SAY_DEADLINE_S) == 0
+        lines.until("clinic server stopped")
+        assert all(_ended(p, SAY_DEADLINE_S) for p in pids)
+    finally:
+        _finish(proc, lines)
+    assert not any("Traceback" in line for line in lines.seen), lines.seen
+
+
+def test_workers_end_with_their_parent_even_when_it_is_killed(data_dir: Path, token: str) -> None:
+    """SIGKILL (or the OOM killer) gives the parent no chance to stop them: the kernel tells
+    them (PR_SET_PDEATHSIG), so nothing is left serving the port unwatched."""
+    proc, lines = _serve(data_dir, "--workers", "2", "--threads", "2")
+    try:
+        pids = _pids(lines.until(r"2 server processes of 2 threads each \(pids (.*)\)"))
+        proc.kill()  # at once, before the parent even says where it serves
+        proc.wait()
+        assert all(_ended(p, SAY_DEADLINE_S) for p in pids)
+    finally:
+        _finish(proc, lines)
+
+
+def _pids(found: re.Match[str]) -> list[int]:
+    return [int(p) for p in found[1].split(", ")]
 
 
 def test_worker_processes_speak_https_with_the_certificate(data_dir: Path, token: str) -> None:
