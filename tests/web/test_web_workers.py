@@ -114,12 +114,7 @@ def test_two_worker_processes_serve_restart_and_stop(data_dir: Path, token: str)
         lines.until("clinic server stopped")
         assert not any(_alive(p) for p in (new_pid, pids[1]))
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        lines.reader.join(SAY_DEADLINE_S)  # at the end of the output, then close it
-        assert proc.stdout is not None
-        proc.stdout.close()
+        _finish(proc, lines)
 
 
 def _serve(
@@ -215,12 +210,7 @@ def test_worker_processes_speak_https_with_the_certificate(data_dir: Path, token
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=SAY_DEADLINE_S) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        lines.reader.join(SAY_DEADLINE_S)
-        assert proc.stdout is not None
-        proc.stdout.close()
+        _finish(proc, lines)
 
 
 def test_workers_that_keep_exiting_stop_the_server() -> None:
