@@ -239,6 +239,27 @@ def _server_class() -> type:
     return Server
 
 
+#: How long a new connection may take over its TLS handshake. cheroot shakes hands on the
+#: thread that accepts connections and serves the keep-alive ones, so a client that connects
+#: and says nothing stalls that process's other clients until then (cheroot's own bound is its
+#: 10 s socket timeout). A browser on the clinic network needs milliseconds.
+TLS_HANDSHAKE_TIMEOUT_S: Final = 3.0
+
+
+def _adapter_class() -> type:
+    from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+    class Adapter(BuiltinSSLAdapter):  # type: ignore[misc]
+        """cheroot's TLS adapter with a short handshake timeout (cheroot sets its own timeout
+        on the socket again once the handshake is done)."""
+
+        def wrap(self, sock: socket.socket) -> Any:
+            sock.settimeout(TLS_HANDSHAKE_TIMEOUT_S)
+            return super().wrap(sock)
+
+    return Adapter
+
+
 def make_server(
     data_dir: Path,
     host: str,
@@ -277,9 +298,7 @@ def make_server(
     server.listen_socket = listen_socket
     try:
         if tls is not None:
-            from cheroot.ssl.builtin import BuiltinSSLAdapter
-
-            adapter = BuiltinSSLAdapter(str(tls.cert_path), str(tls.key_path))
+            adapter = _adapter_class()(str(tls.cert_path), str(tls.key_path))
             adapter.context = server_context(tls.cert_path, tls.key_path)
             server.ssl_adapter = adapter
         server.prepare()

@@ -6,6 +6,7 @@ import http.client
 import ipaddress
 import json
 import re
+import socket
 import ssl
 import stat
 import threading
@@ -524,3 +525,33 @@ def test_a_taken_port_is_a_clear_error(data_dir: Path, serve: Any) -> None:
     served = serve(data_dir, "127.0.0.1", 0, tls=True)
     with pytest.raises(server.StationError, match=r"cannot listen on https://127\.0\.0\.1:"):
         server.run(data_dir, "127.0.0.1", served.port, tls=True, say=lambda line: None)
+
+
+class _RecordingSocket(socket.socket):
+    """A socket that remembers the timeouts set on it."""
+
+    timeouts: list[float | None]
+
+    def settimeout(self, value: float | None) -> None:
+        self.timeouts.append(value)
+        super().settimeout(value)
+
+
+def test_a_silent_client_cannot_hold_the_handshake_long(tmp_path: Path) -> None:
+    """The handshake gets its own short timeout: a client that connects and says nothing is
+    dropped after TLS_HANDSHAKE_TIMEOUT_S, not cheroot's 10 s."""
+    from cheroot import errors
+
+    cert, key = write_pair(tmp_path / "clinic")
+    adapter = server._adapter_class()(str(cert), str(key))
+    adapter.context = tls.server_context(cert, key)
+    ours, silent = socket.socketpair()
+    sock = _RecordingSocket(fileno=ours.detach())
+    sock.timeouts = []
+    try:
+        with pytest.raises(errors.FatalSSLAlert):  # the handshake timed out
+            adapter.wrap(sock)
+        assert sock.timeouts[0] == server.TLS_HANDSHAKE_TIMEOUT_S < 10
+    finally:
+        sock.close()
+        silent.close()
