@@ -18,7 +18,7 @@ from station import __version__
 from station.battery import Battery
 from station.engine import run_trial
 from station.protocols.base import Pacer, Phase, Protocol, TrialContext
-from station.records import Metric, TrialData
+from station.records import Metric, TrialData, unit_text
 from station.rig import Rig
 
 Say = Callable[[str], None]
@@ -416,7 +416,7 @@ def fmt(m: Metric) -> str:
         if abs(v) < 1000
         else f"{v:.0f}"
     )
-    return f"{text} {m.unit}" if m.unit not in ("1", "") else text
+    return f"{text} {unit_text(m.unit)}" if m.unit not in ("1", "") else text
 
 
 def results_table(result: SessionResult) -> str:

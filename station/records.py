@@ -9,8 +9,9 @@ Metrics come out as :class:`Metric` with a unit (UCUM where one exists: ``s``, `
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -107,3 +108,13 @@ class TrialData:
         return [
             ch for ch, role in self.roles.items() if role == prefix or role.startswith(prefix + ":")
         ]
+
+
+_PER_ANNOTATION: Final = re.compile(r"/\{([^{}]+)\}")
+_ANNOTATION: Final = re.compile(r"\{([^{}]+)\}")
+
+
+def unit_text(unit: str) -> str:
+    """A UCUM unit for people: its annotations in words (``ms/{tap}`` -> ``ms per tap``,
+    ``{taps}/s`` -> ``taps/s``); the stored unit stays UCUM."""
+    return _ANNOTATION.sub(r"\1", _PER_ANNOTATION.sub(r" per \1", unit))

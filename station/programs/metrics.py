@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from station.records import unit_text
+
 
 @dataclass(frozen=True)
 class CriterionMetric:
@@ -115,4 +117,4 @@ def format_value(value: float | None, unit: str) -> str:
         text = f"{value:.3g}" if magnitude < 10 else f"{value:.1f}".removesuffix(".0")
     if unit == "%":
         return f"{text}%"
-    return f"{text} {unit}".strip()
+    return f"{text} {unit_text(unit)}".strip()

@@ -10,7 +10,7 @@ from typing import Final
 
 from station.errors import StationError
 from station.protocols import PROTOCOLS
-from station.records import Metric
+from station.records import Metric, unit_text
 from station.store import (
     Participant,
     Rating,
@@ -223,7 +223,7 @@ def format_value(value: float | None, unit: str = "", *, digits: int = 4) -> str
     if number is None:
         return "-"
     text = f"{number:.{digits}g}"
-    return f"{text} {unit}" if unit and unit != "1" else text
+    return f"{text} {unit_text(unit)}" if unit and unit != "1" else text
 
 
 def is_simulated(session: SessionInfo) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from station.records import unit_text
 from station.results import participant_results
 
 
@@ -40,7 +41,7 @@ def _value(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
     text = f"{value:.4g}"
-    return text if unit in ("1", "") else f"{text} {unit}"
+    return text if unit in ("1", "") else f"{text} {unit_text(unit)}"
 
 
 class ResultsController:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from station.records import unit_text
 from station.ui.app import AppController
 from station.ui.demo import DEMO_CODE, DemoDriver, demo_battery, run_terminal_demo
 from station.ui.run import FINISHED
@@ -57,6 +58,13 @@ def test_terminal_demo_prints_the_run_and_results(controller: AppController) -> 
     text = "\n".join(lines)
     assert "== Force steadiness and tremor: right hand ==" in text and "results" in text
     assert "mean_cv_percent" in text and "sync_continuation" in text
+    assert "{" not in text  # UCUM annotations in words: "ms per tap", not "ms/{tap}"
+
+
+def test_units_are_written_for_people() -> None:
+    assert unit_text("ms/{tap}") == "ms per tap"
+    assert unit_text("{taps}/s") == "taps/s"
+    assert unit_text("ms") == "ms" and unit_text("N2") == "N2"
 
 
 def test_kiosk_without_a_display(
