@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from station.errors import StationError
 from station.protocols import PROTOCOLS
+from station.records import unit_text
 from station.results import participant_results
 from station.store import Rating, SessionInfo, Store
 from station.store.store import RATING_SCALES
@@ -35,7 +36,6 @@ FALLBACK_CHARTS: Final = 1
 
 UNIT_TEXT: Final = {
     "/s": "1/s",
-    "ms/{tap}": "ms per tap",
     "N2": "N\u00b2",
     "ms2": "ms\u00b2",
 }
@@ -61,7 +61,7 @@ def unit_label(unit: str, metric: str) -> str:
     if unit in ("1", ""):
         words = metric.lower().split("_")
         return "ratio" if any(w in _RATIO_WORDS for w in words) else "count"
-    return UNIT_TEXT.get(unit, unit)
+    return UNIT_TEXT.get(unit) or unit_text(unit)  # ms/{tap} -> ms per tap
 
 
 def metric_label(name: str, unit: str | None = None) -> str:

@@ -27,6 +27,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -95,7 +96,6 @@ class _Worker:
     slot: int
     proc: subprocess.Popen[bytes]
     pidfd: int
-    started_s: float
 
 
 class WorkerPool:
@@ -121,7 +121,6 @@ class WorkerPool:
         self.say = say
         self.live: dict[int, _Worker] = {}  # by pidfd
         self.exits: deque[float] = deque()
-        self.restarts = 0
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._stopping = False
@@ -150,7 +149,7 @@ class WorkerPool:
                 # then stops the workers in order (they do not each get it mid-start)
                 process_group=0,
             )
-            worker = _Worker(slot, proc, os.pidfd_open(proc.pid), time.monotonic())
+            worker = _Worker(slot, proc, os.pidfd_open(proc.pid))
             self.live[worker.pidfd] = worker
         return worker
 
@@ -180,7 +179,6 @@ class WorkerPool:
                 "say why"
             )
         new = self._spawn(worker.slot)
-        self.restarts += 1
         self.say(
             f"warning: server worker {worker.slot + 1} (pid {worker.proc.pid}) exited with "
             f"{how}; started it again (pid {new.proc.pid})"
@@ -224,8 +222,6 @@ STOP_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _in_main_thread() -> bool:
-    import threading
-
     return threading.current_thread() is threading.main_thread()
 
 
