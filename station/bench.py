@@ -8,7 +8,9 @@ Figures (all on the machine it runs on; record them in docs/benchmarks.md):
     drained, with the standard 65,536-edge queue; ``lost`` is the loss at that rate.
 ``latency_p50_ms`` / ``latency_p99_ms``
     From the driver callback handing an edge to the core, to a subscriber on the consumer thread
-    receiving the debounced event (1,000 edges/s).
+    receiving the debounced event (1,000 edges/s). Edges are stamped with the time they were due
+    (as a driver stamps the physical edge), and every edge is matched to its event:
+    ``latency_lost`` and ``latency_timestamp_error_max_ns`` stay 0.
 ``adc_cpu_fraction_of_core``
     CPU time per force sample through the unmodified adafruit driver on the simulated bus (register
     model included, so an upper bound), times four ADS1115 at 860 samples/s.
@@ -19,14 +21,16 @@ Figures (all on the machine it runs on; record them in docs/benchmarks.md):
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from hardware.clock import NS_PER_S, MonotonicClock, VirtualClock, ns_to_ticks
-from station.timing import EventCore
+from station.timing import FLAG_SHORT, EventCore
 
 N_CHANNELS = 8
 #: Synthetic spacing of edges on one channel in the throughput run: well above the debounce time,
@@ -103,33 +107,142 @@ def bench_throughput(
     }
 
 
-def bench_latency(duration_s: float = 2.0, rate_per_s: int = 1000) -> dict[str, float]:
+Driver = Callable[[int, int, int, Callable[[int, int], None]], None]
+"""``driver(i, t_ns, level, callback)``: hands synthetic edge ``i`` to the core's callback."""
+
+
+def _poll_until(due_ns: int) -> None:
+    """The latency run's pacing: return once CLOCK_MONOTONIC reaches ``due_ns``."""
+    while time.monotonic_ns() < due_ns:
+        time.sleep(0.0001)
+
+
+def _driver(_i: int, t_ns: int, level: int, callback: Callable[[int, int], None]) -> None:
+    callback(t_ns, level)
+
+
+def bench_latency(
+    duration_s: float = 2.0,
+    rate_per_s: int = 1000,
+    *,
+    capacity: int = 65_536,
+    wait_until: Callable[[int], None] = _poll_until,
+    driver: Driver = _driver,
+) -> dict[str, Any]:
+    """Edges at a steady rate over ``N_CHANNELS`` channels, from one producer thread.
+
+    Edge ``i`` is due at ``t0 + i / rate_per_s``; the producer waits for that time with
+    ``wait_until`` and hands the edge to the core stamped with its *due* time, as a real driver
+    stamps the physical edge time whatever its thread was doing. So the stamps on a channel stay
+    ``N_CHANNELS / rate_per_s`` apart (8 ms at 1,000/s, against a 1 ms debounce) even when the
+    producer stalls and catches up in a burst.
+
+    ``latency_*``: when a subscriber on the consumer thread got the event, minus when the
+    producer handed its edge to the core's callback: the core's own delay (queue, consumer,
+    debounce), not the producer's lag behind its schedule (that is
+    ``latency_sender_lag_max_ms``). ``None`` when no event came.
+    ``latency_edges``: edges sent. ``latency_events``: events delivered.
+    ``latency_lost``: edges sent that no event reports, queue overflows included
+    (``latency_overflow``, the core's ``lost``). Each event is matched to its edge by identity
+    (the core's raw edge number; a transition reported later, ``FLAG_SHORT``, is the channel's
+    edge before it; one a flush reported, the channel's edge handed over with its stamp), never
+    by counting.
+    ``latency_timestamp_error_max_ns``: the largest difference between an event's stamp and the
+    stamp its edge was sent with (0: exact; ``None`` when no event came).
+    ``latency_sender_lag_max_ms``: how late the producer handed an edge over, at most (the part
+    of the latency that is the producer's, not the core's).
+
+    ``capacity``, ``wait_until`` and ``driver`` are test seams: the core's queue size; how the
+    producer waits for a due time (a no-op sends every edge at once, in one burst);
+    ``driver(i, t_ns, level, callback)`` hands edge ``i`` over (one that drops or re-stamps
+    edges stands in for a faulty driver).
+    """
     clock = MonotonicClock()
-    core = EventCore(clock)
+    core = EventCore(clock, capacity=capacity)
     callbacks = []
     for i in range(N_CHANNELS):
         core.add_channel(f"ch{i}", 1_000_000, 1_000_000)
         callbacks.append(core.ingress(f"ch{i}"))
-    latencies: list[int] = []
-    core.subscribe(lambda ev: latencies.append(time.monotonic_ns() - ev.t_ns))
-    core.start(poll_s=0.01)
+    # Consumer thread: (delivered at, stamp, channel index, raw edge number, flags) per event.
+    received: list[tuple[int, int, int, int, int]] = []
+    core.subscribe(
+        lambda ev: received.append(
+            (time.monotonic_ns(), ev.t_ns, int(ev.channel[2:]), ev.raw_seq, ev.flags)
+        )
+    )
     n = int(rate_per_s * duration_s)
+    due_ns: list[int] = []
+    # The core numbers raw edges in the order its callbacks are called (one producer here):
+    # edge_of_raw[k] is the edge that the core numbered k, stamp_of_raw[k] the stamp it was given.
+    edge_of_raw: list[int] = []
+    stamp_of_raw: list[int] = []
+
+    handed_ns = [0] * n  # when the producer handed each edge over (for its lag)
+
+    def handed(i: int, ch: int) -> Callable[[int, int], None]:
+        def callback(t_ns: int, level: int) -> None:
+            handed_ns[i] = time.monotonic_ns()
+            edge_of_raw.append(i)
+            stamp_of_raw.append(t_ns)
+            callbacks[ch](t_ns, level)
+
+        return callback
+
+    core.start(poll_s=0.01)
     t0 = time.monotonic_ns()
     for i in range(n):
         due = t0 + i * NS_PER_S // rate_per_s
-        while time.monotonic_ns() < due:
-            time.sleep(0.0001)
+        due_ns.append(due)
+        wait_until(due)
         ch = i % N_CHANNELS
-        callbacks[ch](time.monotonic_ns(), ((i // N_CHANNELS) + 1) & 1)
+        driver(i, due, ((i // N_CHANNELS) + 1) & 1, handed(i, ch))
     time.sleep(0.02)
     core.stop()
+    # Raw edge numbers per channel, in order, for events reported after their edge.
+    raw_of_channel: list[list[int]] = [[] for _ in range(N_CHANNELS)]
+    for k, i in enumerate(edge_of_raw):
+        raw_of_channel[i % N_CHANNELS].append(k)
+    delivered: set[int] = set()
+    latencies: list[int] = []
+    errors: list[int] = []
+    for t_got, t_ns, ch, raw, flags in received:
+        i = _edge_of_event(t_ns, raw, flags, edge_of_raw, stamp_of_raw, raw_of_channel[ch])
+        delivered.add(i)
+        latencies.append(t_got - handed_ns[i])
+        errors.append(abs(t_ns - due_ns[i]))
     arr = np.array(latencies, dtype=np.float64) / 1e6
+    lag = max((handed_ns[i] - due_ns[i] for i in edge_of_raw), default=None)
     return {
-        "latency_p50_ms": round(float(np.percentile(arr, 50)), 4),
-        "latency_p99_ms": round(float(np.percentile(arr, 99)), 4),
-        "latency_max_ms": round(float(arr.max()), 4),
-        "latency_events": len(arr),
+        "latency_p50_ms": round(float(np.percentile(arr, 50)), 4) if len(arr) else None,
+        "latency_p99_ms": round(float(np.percentile(arr, 99)), 4) if len(arr) else None,
+        "latency_max_ms": round(float(arr.max()), 4) if len(arr) else None,
+        "latency_events": len(received),
+        "latency_edges": n,
+        "latency_lost": n - len(delivered),
+        "latency_overflow": core.lost,
+        "latency_timestamp_error_max_ns": max(errors) if errors else None,
+        "latency_sender_lag_max_ms": None if lag is None else round(lag / 1e6, 4),
     }
+
+
+def _edge_of_event(
+    t_ns: int,
+    raw: int,
+    flags: int,
+    edge_of_raw: list[int],
+    stamp_of_raw: list[int],
+    channel_raws: list[int],
+) -> int:
+    """The synthetic edge an event of the latency run reports (see :func:`bench_latency`)."""
+    if raw >= 0 and not flags & FLAG_SHORT:
+        return edge_of_raw[raw]  # the edge whose arrival produced it
+    if raw >= 0:
+        # Reported when the channel's next edge (number ``raw``) came: the edge before that one.
+        return edge_of_raw[channel_raws[bisect.bisect_left(channel_raws, raw) - 1]]
+    # A flush carries no edge number, only the stamp of the channel's last edge: the channel's
+    # latest edge handed over with that stamp (nearest, should the core have changed it).
+    k = min(reversed(channel_raws), key=lambda k: abs(stamp_of_raw[k] - t_ns))
+    return edge_of_raw[k]
 
 
 class _TimedPump:

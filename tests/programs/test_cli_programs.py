@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ from tests.conftest import run_cli
 from tests.programs.conftest import MINI
 
 Capsys = pytest.CaptureFixture[str]
+
+# a fixed wall clock, mid-day and mid-week (a Wednesday), so a run never crosses a day or a week
+NOON_WEDNESDAY = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 
 
 def data_dir() -> Path:
@@ -101,8 +105,28 @@ def test_prescribe_adjust_and_errors(capsys: Capsys) -> None:
         assert kinds == ["created", "status", "dose", "status", "level"]
 
 
+@pytest.fixture
+def fixed_wall(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """The store's clock and ``station practice``'s wall clock ("today", "this week") stopped at
+    :data:`NOON_WEDNESDAY`: the CLI has no clock option, so its practice run is given the
+    injectable ``now_utc`` here."""
+    import station.programs.run as practice_run
+    import station.store.store as store_module
+
+    real = practice_run.PracticeRun
+
+    class AtNoonWednesday(real):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            kwargs.setdefault("now_utc", lambda: NOON_WEDNESDAY)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "_now_utc", lambda: NOON_WEDNESDAY)
+    monkeypatch.setattr(practice_run, "PracticeRun", AtNoonWednesday)
+    return NOON_WEDNESDAY
+
+
 def test_practice_from_the_command_line_and_its_history(
-    capsys: Capsys, mini_installed: Path
+    capsys: Capsys, mini_installed: Path, fixed_wall: datetime
 ) -> None:
     ok(["participants", "add", "P1", "--affected-side", "right"], capsys)
     ok(["prescribe", "P1", "mini", "--per-week", "5", "--daily-cap", "2"], capsys)
@@ -133,6 +157,8 @@ def test_practice_from_the_command_line_and_its_history(
     assert item["levels"][0]["what"] == "prescribed"
     assert len(item["symptoms"]) == 2
     assert item["adherence"][0]["done"] == 2
+    assert item["adherence"][0]["week_start"] == "2026-03-02"  # the fixed wall clock's week
+    assert {s["started_utc"] for s in item["symptoms"]} == {fixed_wall.isoformat()}
 
 
 def test_practice_errors_are_one_clear_line(capsys: Capsys, mini_installed: Path) -> None:

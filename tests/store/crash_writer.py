@@ -1,12 +1,16 @@
 """Crash-test writer: records trials into a store in a loop until it is killed.
 
-Run as ``python crash_writer.py DATA_DIR RUN_SEED [MAX_SECONDS]`` (the repository on
-``PYTHONPATH``). It opens the store (taking the writer lock and recovering what a previous run
+Run as ``python crash_writer.py DATA_DIR RUN_SEED [MAX_SECONDS [HOLD_AT]]`` (the repository
+on ``PYTHONPATH``). It opens the store (taking the writer lock and recovering what a previous run
 left), starts a session and then, trial after trial, commits ``start_trial``, builds a trial of
 realistic size (a few hundred events, four pads at 860 samples/s for 2-15 s, cues, metrics) and
-stores it with ``finish_trial``. It prints nothing. Every trial is determined by the ``seed`` in
-its parameters, so a test can rebuild what a complete trial must hold with
-:func:`make_trial_data` and :func:`make_metrics`; the counts are in the parameters too.
+stores it with ``finish_trial``. It prints nothing, except with ``HOLD_AT`` = N: once the
+start of its N-th trial (counting from 0) is committed it prints ``holding TRIAL_ID`` and waits
+for a line on stdin before going on, so that a test can kill it inside a trial for certain.
+
+Every trial is determined by the ``seed`` in its parameters, so a test can rebuild what a
+complete trial must hold with :func:`make_trial_data` and :func:`make_metrics`; the counts are
+in the parameters too.
 
 It stops by itself after ``MAX_SECONDS`` (default 60) so that an orphan cannot fill the disk.
 
@@ -160,6 +164,7 @@ def assert_same_trial(got: TrialData, want: TrialData) -> None:
 def main(argv: list[str]) -> int:
     data_dir, run_seed = Path(argv[1]), int(argv[2])
     max_seconds = float(argv[3]) if len(argv) > 3 else 60.0
+    hold_at = int(argv[4]) if len(argv) > 4 else -1
     deadline = time.monotonic() + max_seconds
     store = Store.open(data_dir)
     if store.get_participant(PARTICIPANT) is None:
@@ -193,6 +198,9 @@ def main(argv: list[str]) -> int:
             data.roles,
             data.start_t_ns,
         )
+        if seq == hold_at:
+            print(f"holding {trial_id}", flush=True)
+            sys.stdin.readline()
         data = make_trial_data(params)  # the "recording" happens here
         store.finish_trial(trial_id, data, make_metrics(params), {"run_seed": run_seed}, [], [])
         seq += 1

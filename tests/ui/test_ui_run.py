@@ -134,13 +134,18 @@ def test_live_values_while_a_force_trial_and_the_metronome_run(clinician: AppCon
 
 
 def test_abort_during_a_trial_stops_it_and_keeps_the_record(clinician: AppController) -> None:
-    clinician.realtime = True  # so the trial is still running when the abort comes
-    run = start(clinician, auto=False)
+    aborted: list[RunSnapshot] = []
+
+    def abort_in_the_foreperiod(snap: RunSnapshot) -> None:  # worker thread: inside the trial
+        if snap.state == RUNNING and snap.phase_kind == "ready" and not aborted:
+            aborted.append(snap)
+            run.abort()
+
+    run = start(clinician, auto=False, listener=abort_in_the_foreperiod)
     run.wait_for(lambda s: s.state == READY, TIMEOUT_S)
     run.start_trial()
-    run.wait_for(lambda s: s.state == RUNNING and s.phase_kind == "ready", TIMEOUT_S)
-    run.abort()
     snap = run.wait_for(lambda s: False, TIMEOUT_S)
+    assert aborted, "the trial never reached its foreperiod"
     assert snap.state == ABORTED
     store = clinician.store
     assert store.session(snap.session_id).status == "aborted"

@@ -38,6 +38,8 @@ from tests.conftest import run_cli
 from tests.ui.conftest import FakeClock
 
 TIMEOUT_S = 60.0
+# the wall clock's start: mid-day and mid-week (a Wednesday), so no test crosses a day or a week
+NOON_WEDNESDAY = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
 
 PEG_BATTERY = """
 name = "sgpeg"
@@ -69,8 +71,8 @@ max_trials = 1
 class FakeWall:
     """An aware UTC wall clock that moves only when told."""
 
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or datetime.now(UTC)
+    def __init__(self, start: datetime = NOON_WEDNESDAY) -> None:
+        self.now = start
 
     def __call__(self) -> datetime:
         return self.now
@@ -80,7 +82,7 @@ class FakeWall:
 
 
 @pytest.fixture
-def app(controller: AppController) -> AppController:
+def app(controller: AppController, wall: FakeWall) -> AppController:
     folder = controller.config.data_dir / "batteries"
     (folder / "sgpeg.toml").write_text(PEG_BATTERY)
     (folder / "sgtap.toml").write_text(TAP_BATTERY)
@@ -91,8 +93,11 @@ def app(controller: AppController) -> AppController:
 
 
 @pytest.fixture
-def wall() -> FakeWall:
-    return FakeWall()
+def wall(monkeypatch: pytest.MonkeyPatch) -> FakeWall:
+    """The controller's wall clock, and the store's: sessions are stored at the wall's time."""
+    wall = FakeWall()
+    monkeypatch.setattr("station.store.store._now_utc", wall)
+    return wall
 
 
 @pytest.fixture
@@ -211,6 +216,7 @@ def test_plan_shows_what_is_due_today_and_this_week(
         say=lambda _t: None,
     )
     started = store.session(result.session_id).started_utc
+    assert started == NOON_WEDNESDAY  # stored on the wall's clock
     wall.now = started + timedelta(seconds=1)
     sg.sign_in("P001", "1357")
     plan = {item.name: item for item in sg.plan()}

@@ -303,3 +303,33 @@ def test_summary_counts_non_2xx_and_orders_percentiles() -> None:
     })["totals"]["api"], 100.0) == "MISS"  # fmt: skip
     assert loadbench._overlap({"t_start_ns": 0, "t_end_ns": 100}, [50, 500]) == 0.5
     assert loadbench._overlap({"t_start_ns": 0, "t_end_ns": 100}, [200, 500]) == 0.0
+
+
+def test_timing_figures_take_lost_edges_and_stamp_errors_from_the_matched_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Lost edges of the latency run are its edges that no event reported (not edges minus
+    events), and a stamp error in the latency run fails ``timestamp_exact`` like one under GIL
+    load. The bench functions (station.bench, ours) are replaced by fixed results."""
+    import station.bench
+
+    through = {"events_per_s": 1, "sustained_offered_per_s": 1, "lost": 3}
+    latency = {
+        "latency_edges": 400, "latency_events": 399, "latency_lost": 2, "latency_overflow": 0,
+        "latency_p50_ms": 0.1, "latency_p99_ms": 0.2, "latency_max_ms": 0.3,
+        "latency_timestamp_error_max_ns": 7, "latency_sender_lag_max_ms": 0.1,
+    }  # fmt: skip
+    gil = {
+        "gil_presses": 5, "gil_ours_exact": True, "gil_ours_max_abs_error_ns": 0,
+        "gil_usual_error_p99_ms": 1.0,
+    }  # fmt: skip
+    monkeypatch.setattr(station.bench, "bench_throughput", lambda **_: through)
+    monkeypatch.setattr(station.bench, "bench_latency", lambda **_: latency)
+    monkeypatch.setattr(station.bench, "bench_gil", lambda **_: gil)
+    t = loadbench.timing_figures(0.2)
+    assert (t["latency_edges"], t["latency_lost"], t["throughput_lost"]) == (400, 2, 3)
+    assert t["lost"] == 5
+    assert t["timestamp_exact"] is False and t["timestamp_error_max_ns"] == 7
+    latency["latency_timestamp_error_max_ns"] = 0
+    t = loadbench.timing_figures(0.2)
+    assert t["timestamp_exact"] is True and t["timestamp_error_max_ns"] == 0
