@@ -24,6 +24,10 @@ from web import close_app, server
 from web.accounts import Accounts
 from web.settings import secret_key_path
 
+#: Upper bound for the in-process server to start, answer or stop on a loaded CI machine (a
+#: failure bound, not an expected duration).
+SERVER_DEADLINE_S = 60.0
+
 
 def run_web_cli(
     argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
@@ -167,7 +171,8 @@ def test_serve_arguments(run: Any, argv: list[str]) -> None:
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, Any]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # loopback only
+        # loopback only
+        with urllib.request.urlopen(request, timeout=SERVER_DEADLINE_S) as response:
             return response.status, response.headers.get_content_type(), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get_content_type(), exc.read()
@@ -211,7 +216,7 @@ def test_the_real_server_on_loopback(
     )
     thread.start()
     try:
-        assert ready.wait(10), said
+        assert ready.wait(SERVER_DEADLINE_S), said
         port = server.bound_port(made[0][0])
         base = f"http://127.0.0.1:{port}"
         assert said[0].startswith(f"clinic server: {base}/ (plain HTTP on this machine only")
@@ -225,13 +230,13 @@ def test_the_real_server_on_loopback(
         assert status == 200 and json.loads(body)["total"] == 3
         opener = urllib.request.build_opener(_NoRedirect)
         with pytest.raises(urllib.error.HTTPError) as redirect:
-            opener.open(f"{base}/", timeout=10)
+            opener.open(f"{base}/", timeout=SERVER_DEADLINE_S)
         assert redirect.value.code == 302
         redirect.value.close()
     finally:
         if made:
             server.stop(made[0][0])
-        thread.join(10)
+        thread.join(SERVER_DEADLINE_S)
     assert not thread.is_alive()
 
 

@@ -10,12 +10,11 @@ import csv
 import io
 import json
 import os
-import socket
+import queue
+import re
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,25 +55,40 @@ def _station(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _read_lines(proc: subprocess.Popen[str]) -> tuple[queue.Queue[str | None], threading.Thread]:
+    """The server's output lines, read to the end (so the pipe never fills) by the thread
+    returned; None after the last."""
+    lines: queue.Queue[str | None] = queue.Queue()
+    assert proc.stdout is not None
+    stream = proc.stdout
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return lines, reader
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"station serve exited with status {proc.returncode}")
+def _wait_serving(lines: queue.Queue[str | None]) -> str:
+    """The address ``station serve --port 0`` says it serves at, once it says it is serving."""
+    said: list[str] = []
+    base = None
+    while True:
         try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except OSError:
-            time.sleep(0.1)  # poll again, bounded by the deadline
-    pytest.fail(f"station serve did not answer within {START_TIMEOUT_S} s")
+            line = lines.get(timeout=START_TIMEOUT_S)
+        except queue.Empty:
+            pytest.fail(f"station serve said nothing for {START_TIMEOUT_S} s; said: {said}")
+        if line is None:
+            pytest.fail(f"station serve ended; said: {said}")
+        said.append(line)
+        if found := re.search(r"clinic server: (http://127\.0\.0\.1:\d+)/", line):
+            base = found[1]
+        if line == "Ctrl-C stops":
+            assert base is not None, said
+            return base
 
 
 @pytest.fixture(scope="module")
@@ -104,17 +118,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
     _station(env, "serve", "--init")
     _station(env, "user", "add", "carol", "--role", "clinician", stdin=PASSWORD + "\n")
-    port = _free_port()
     proc = subprocess.Popen(
-        [*STATION, "serve", "--host", "127.0.0.1", "--port", str(port), "--no-mdns"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [*STATION, "serve", "--host", "127.0.0.1", "--port", "0", "--no-mdns"],
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
-    base = f"http://127.0.0.1:{port}"
+    lines, reader = _read_lines(proc)
     try:
-        _wait_ready(base + "/auth/sign-in", proc)
-        yield base
+        yield _wait_serving(lines)
     finally:
         proc.terminate()
         try:
@@ -122,6 +136,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        reader.join(START_TIMEOUT_S)
+        assert proc.stdout is not None
+        proc.stdout.close()
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +186,8 @@ def test_clinician_finds_participant_sees_progress_and_downloads(
 
         page.goto(server + "/participants")
         page.fill("input[name=q]", CODE[:3])
-        page.keyboard.press("Enter")
+        with page.expect_navigation():  # the search submits the form: wait for its page
+            page.keyboard.press("Enter")
         page.wait_for_load_state()
         _shot(page, "participants")
         page.click(f"a[href='/participants/{CODE}']")

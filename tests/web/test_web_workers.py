@@ -260,7 +260,8 @@ def test_store_reads_side_by_side(data_dir: Path, filled: Filled, readers: int) 
         with store._read():  # one thread in the middle of a read
             thread = threading.Thread(target=other, daemon=True)
             thread.start()
-            finished_meanwhile = done.wait(10 if readers > 1 else 0.5)
+            # readers > 1: it finishes meanwhile (a failure bound); 1: it stays blocked
+            finished_meanwhile = done.wait(SAY_DEADLINE_S if readers > 1 else 0.5)
         thread.join(30)
     finally:
         store.close()
