@@ -87,6 +87,52 @@ def watchdog_interval_s(env: dict[str, str] | None = None) -> float | None:
     return int(usec) / 1e6 / 2
 
 
+class Heartbeat:
+    """systemd's watchdog for a process that proves itself alive from its own main loop.
+
+    The kiosk (``Type=notify``, ``WatchdogSec=``) calls :meth:`ready` once its first screen is up
+    and :meth:`beat` every :attr:`interval_s` from its event loop: a loop that hangs stops the
+    beats, and systemd kills and restarts the process. Outside systemd (no ``$NOTIFY_SOCKET``)
+    every call is a no-op and :attr:`interval_s` is None.
+
+    Args:
+        env: the environment to read (``$NOTIFY_SOCKET``, ``$WATCHDOG_USEC``,
+            ``$WATCHDOG_PID``); default ``os.environ``.
+        notify: the sender (default :func:`sd_notify`).
+    """
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        notify: Callable[[str], bool] | None = None,
+    ):
+        self._env = dict(os.environ) if env is None else dict(env)
+        self._notify = notify or (lambda message: sd_notify(message, env=self._env))
+        #: Seconds between beats (half of ``WatchdogSec=``), or None when there is no watchdog.
+        self.interval_s = watchdog_interval_s(self._env) if self.enabled else None
+
+    @property
+    def enabled(self) -> bool:
+        """Under systemd's notify protocol (``$NOTIFY_SOCKET`` set)."""
+        return bool(self._env.get("NOTIFY_SOCKET"))
+
+    def ready(self, status: str) -> bool:
+        """``READY=1`` with a status line for ``systemctl status``."""
+        return self.enabled and self._notify(f"READY=1\nSTATUS={_one_line(status)}")
+
+    def beat(self) -> bool:
+        """``WATCHDOG=1``: the loop that calls this is alive."""
+        return self.enabled and self._notify("WATCHDOG=1")
+
+    def stopping(self, status: str) -> bool:
+        """``STOPPING=1``: a deliberate stop (no watchdog beats expected from now on)."""
+        return self.enabled and self._notify(f"STOPPING=1\nSTATUS={_one_line(status)}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def probe(url: str, timeout_s: float) -> str | None:
     """None when ``url`` answers with a status below 500, else what went wrong.
 

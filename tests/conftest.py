@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,3 +74,19 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
         code = int(exc.code or 0)
     out, err = capsys.readouterr()
     return code, out, err
+
+
+#: How long a test waits for a message on :func:`notify_socket` (a slow, loaded CI machine).
+NOTIFY_TIMEOUT_S = 60.0
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
+    """A socket that receives sd_notify(3) messages as systemd's would (``$NOTIFY_SOCKET``):
+    (the socket, its path); a receive waits at most :data:`NOTIFY_TIMEOUT_S`."""
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(NOTIFY_TIMEOUT_S)
+    yield sock, path
+    sock.close()

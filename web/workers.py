@@ -14,6 +14,15 @@ but if workers exit :data:`RESTART_LIMIT` times within :data:`RESTART_WINDOW_S` 
 stops with an error instead of looping. SIGTERM or Ctrl-C stops the workers (SIGTERM, then
 SIGKILL after :data:`STOP_GRACE_S`). The parent starts no thread before the workers run, and
 waits on them through pidfds, so it never reaps a process that is not its worker.
+
+A worker can also hang while its process lives: frozen whole (a deadlock holding the GIL, a
+process stopped, a read from a dead SD card), or with every one of its threads stuck on a request
+that never ends. The other worker goes on accepting connections, so the watchdog's probes would
+rarely notice. So each worker beats: a thread of its own writes a byte to a pipe (its write end
+given as ``$STATION_WORKER_BEAT_FD``) every :data:`BEAT_S`, as long as the worker is not stuck
+(:class:`Progress`: all its threads busy and no request begun or finished for
+:data:`STUCK_S`). A worker silent for :data:`HANG_TIMEOUT_S` is killed (SIGKILL) and started
+again like one that exited.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from station.errors import StationError
 
@@ -46,6 +55,15 @@ RESTART_WINDOW_S: Final = 60.0
 STOP_GRACE_S: Final = 10.0
 #: The most worker processes ``station serve --workers`` takes.
 MAX_WORKERS: Final = 16
+#: A worker beats this often (seconds).
+BEAT_S: Final = 2.0
+#: A worker whose threads are all busy with no request begun or finished for this long is
+#: stuck: it stops beating (seconds).
+STUCK_S: Final = 30.0
+#: A worker that has not beaten for this long is killed and started again (seconds).
+HANG_TIMEOUT_S: Final = 20.0
+#: The variable that gives a worker the write end of its heartbeat pipe.
+BEAT_FD_ENV: Final = "STATION_WORKER_BEAT_FD"
 
 
 def default_workers() -> int:
@@ -96,6 +114,12 @@ class _Worker:
     slot: int
     proc: subprocess.Popen[bytes]
     pidfd: int
+    #: The read end of its heartbeat pipe (-1 once the worker closed it).
+    beat_fd: int
+    #: When it last beat (or was started), host CLOCK_MONOTONIC seconds.
+    beat_s: float
+    #: Killed for not beating (said when it is reaped).
+    hung: bool = False
 
 
 class WorkerPool:
@@ -103,6 +127,8 @@ class WorkerPool:
 
     ``command(fd)`` is the command line of one worker given the listening socket's file
     descriptor (by default ``python -m web.workers ...``, see :func:`worker_command`).
+    ``hang_timeout_s``: a worker that has not beaten for this long is killed and started again
+    (see the module docstring); ``clock``: host monotonic seconds.
     """
 
     def __init__(
@@ -112,6 +138,8 @@ class WorkerPool:
         command: Callable[[int], Sequence[str]],
         *,
         say: Callable[[str], None] = print,
+        hang_timeout_s: float = HANG_TIMEOUT_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 1 <= workers <= MAX_WORKERS:
             raise StationError(f"give 1-{MAX_WORKERS} worker processes, got {workers}")
@@ -119,6 +147,8 @@ class WorkerPool:
         self.workers = workers
         self.command = command
         self.say = say
+        self.hang_timeout_s = hang_timeout_s
+        self.clock = clock
         self.live: dict[int, _Worker] = {}  # by pidfd
         self.exits: deque[float] = deque()
         self._wake_r, self._wake_w = os.pipe()
@@ -138,18 +168,27 @@ class WorkerPool:
 
     def _spawn(self, slot: int) -> _Worker:
         fd = self.sock.fileno()
+        beat_r, beat_w = os.pipe()
+        os.set_blocking(beat_r, False)
         # a stop signal arriving between the start and the bookkeeping would leave a worker
         # nobody stops: it waits until the worker is in `live`
         with _signals_deferred():
-            proc = subprocess.Popen(
-                list(self.command(fd)),
-                pass_fds=(fd,),
-                stdin=subprocess.DEVNULL,
-                # its own process group: Ctrl-C in the terminal reaches the parent only, which
-                # then stops the workers in order (they do not each get it mid-start)
-                process_group=0,
-            )
-            worker = _Worker(slot, proc, os.pidfd_open(proc.pid))
+            try:
+                proc = subprocess.Popen(
+                    list(self.command(fd)),
+                    pass_fds=(fd, beat_w),
+                    env={**os.environ, BEAT_FD_ENV: str(beat_w)},
+                    stdin=subprocess.DEVNULL,
+                    # its own process group: Ctrl-C in the terminal reaches the parent only,
+                    # which then stops the workers in order (they do not each get it mid-start)
+                    process_group=0,
+                )
+            except BaseException:
+                os.close(beat_r)
+                raise
+            finally:
+                os.close(beat_w)
+            worker = _Worker(slot, proc, os.pidfd_open(proc.pid), beat_r, self.clock())
             self.live[worker.pidfd] = worker
         return worker
 
@@ -158,20 +197,57 @@ class WorkerPool:
         KeyboardInterrupt here); a worker that exits is started again. Raises
         :class:`StationError` when workers keep exiting."""
         while not self._stopping:
-            ready, _, _ = select.select([self._wake_r, *self.live], [], [])
+            beats = {w.beat_fd: w for w in self.live.values() if w.beat_fd >= 0}
+            ready, _, _ = select.select(
+                [self._wake_r, *self.live, *beats], [], [], self._until_overdue()
+            )
             for fd in ready:
-                if fd == self._wake_r or self._stopping:
+                if fd in beats:
+                    self._read_beats(beats[fd])
+            for fd in ready:
+                if fd == self._wake_r or self._stopping or fd not in self.live:
                     continue
                 self._reap(self.live.pop(fd))
+            self._kill_silent()
+
+    def _until_overdue(self) -> float:
+        """Seconds until the next worker is overdue (0: one is already)."""
+        now = self.clock()
+        first = min((w.beat_s for w in self.live.values() if not w.hung), default=now)
+        return max(0.0, first + self.hang_timeout_s - now) if self.live else 3600.0
+
+    def _read_beats(self, worker: _Worker) -> None:
+        try:
+            while data := os.read(worker.beat_fd, 4096):
+                worker.beat_s = self.clock()
+                if len(data) < 4096:
+                    return
+        except BlockingIOError:
+            return
+        # end of file: the worker is ending (its pidfd says so) or closed the pipe
+        os.close(worker.beat_fd)
+        worker.beat_fd = -1
+
+    def _kill_silent(self) -> None:
+        now = self.clock()
+        for worker in self.live.values():
+            if not worker.hung and now - worker.beat_s >= self.hang_timeout_s:
+                worker.hung = True  # said when reaped, just after
+                with contextlib.suppress(ProcessLookupError):
+                    worker.proc.kill()
 
     def _reap(self, worker: _Worker) -> None:
         code = worker.proc.wait()
         os.close(worker.pidfd)
+        if worker.beat_fd >= 0:
+            os.close(worker.beat_fd)
         now = time.monotonic()
         self.exits.append(now)
         while self.exits and now - self.exits[0] > RESTART_WINDOW_S:
             self.exits.popleft()
         how = f"signal {-code}" if code < 0 else f"code {code}"
+        if worker.hung:
+            how = f"no sign of life for {self.hang_timeout_s:g} s (killed)"
         if len(self.exits) >= RESTART_LIMIT:
             raise StationError(
                 f"the server's worker processes exited {len(self.exits)} times within "
@@ -180,8 +256,9 @@ class WorkerPool:
             )
         new = self._spawn(worker.slot)
         self.say(
-            f"warning: server worker {worker.slot + 1} (pid {worker.proc.pid}) exited with "
-            f"{how}; started it again (pid {new.proc.pid})"
+            f"warning: server worker {worker.slot + 1} (pid {worker.proc.pid}) "
+            + ("hung: " if worker.hung else "exited with ")
+            + f"{how}; started it again (pid {new.proc.pid})"
         )
 
     def request_stop(self) -> None:
@@ -210,6 +287,8 @@ class WorkerPool:
                 worker.proc.kill()
                 worker.proc.wait()
             os.close(worker.pidfd)
+            if worker.beat_fd >= 0:
+                os.close(worker.beat_fd)
         self.live.clear()
         self.sock.close()
         for fd in (self._wake_r, self._wake_w):
@@ -267,6 +346,91 @@ def _exit_with_parent(parent_pid: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+class Progress:
+    """WSGI middleware that knows whether a worker still gets through its requests.
+
+    Stuck (:meth:`stuck`): every one of its ``threads`` is inside the app and none has begun or
+    finished a request for ``stuck_s``. One slow request (a large export) is not stuck while
+    the other threads serve.
+    """
+
+    def __init__(
+        self,
+        app: Callable[..., Any],
+        threads: int,
+        *,
+        stuck_s: float = STUCK_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.threads = threads
+        self.stuck_s = stuck_s
+        self.clock = clock
+        self.busy = 0
+        self.moved_s = clock()
+        self._lock = threading.Lock()
+
+    def _moved(self, by: int) -> None:
+        with self._lock:
+            self.busy += by
+            self.moved_s = self.clock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        self._moved(+1)
+        try:
+            return self.app(environ, start_response)
+        finally:
+            self._moved(-1)
+
+    def stuck(self) -> bool:
+        with self._lock:
+            return self.busy >= self.threads and self.clock() - self.moved_s >= self.stuck_s
+
+
+def beat_forever(
+    fd: int,
+    stuck: Callable[[], bool],
+    every_s: float = BEAT_S,
+    wait: Callable[[float], bool] | None = None,
+) -> None:
+    """Write a byte to ``fd`` every ``every_s`` while not ``stuck()`` (a worker's heartbeat
+    thread). ``wait(seconds)`` passes the time between beats and returns True to end the loop
+    (default: never); the loop also ends once the parent has closed the pipe's other end."""
+    wait = wait or threading.Event().wait
+    while not wait(every_s):
+        if stuck():
+            continue
+        try:
+            os.write(fd, b".")
+        except BlockingIOError:  # the parent is behind: a beat more or less changes nothing
+            continue
+        except OSError:  # the parent is gone
+            return
+
+
+class _Heart:
+    """What the heartbeat thread asks: is the worker's :class:`Progress` (once the server is
+    made) stuck?"""
+
+    progress: Progress | None = None
+
+    def stuck(self) -> bool:
+        return self.progress is not None and self.progress.stuck()
+
+
+def _start_beating() -> _Heart:
+    """Start the heartbeat thread if the parent gave a pipe (``$STATION_WORKER_BEAT_FD``)."""
+    heart = _Heart()
+    text = os.environ.pop(BEAT_FD_ENV, "")
+    if text.isdigit():
+        fd = int(text)
+        os.set_blocking(fd, False)
+        threading.Thread(
+            target=beat_forever, args=(fd, heart.stuck), name="worker-heartbeat", daemon=True
+        ).start()
+    return heart
+
+
 def worker_command(
     fd: int,
     data_dir: Path,
@@ -312,6 +476,7 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
         parser.add_argument("--tls-key", type=Path)
         args = parser.parse_args(argv)
         _exit_with_parent(args.parent)
+        heart = _start_beating()  # beats during the imports too
         logging.basicConfig(
             level=logging.WARNING,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -328,6 +493,7 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
         server, app = make_server(
             args.data_dir, args.host, args.port, threads=args.threads, tls=cert, listen_socket=sock
         )
+        heart.progress = server.wsgi_app = Progress(server.wsgi_app, args.threads)
     except KeyboardInterrupt:
         return 0
     except (StationError, OSError) as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ from station.ui.demo import DemoDriver
 from station.ui.errors import Message, message_for
 from station.ui.run import ABORTED, FAILED, FINISHED, RunSnapshot
 from station.ui.virtual import VirtualHardwareController
+from station.watchdog import Heartbeat
 
 log = logging.getLogger("station.kiosk")
 
@@ -190,6 +192,10 @@ class KioskApp(App):
         self._handler = _ErrorsToScreen(self)
         #: The screen's sound cues (see station.kiosk.audio).
         self.audio = CuePlayer(controller.config.data_dir / "kivy" / "sounds")
+        #: systemd's watchdog, beaten from this event loop (a no-op outside systemd).
+        self.heartbeat = Heartbeat()
+        #: A stop signal arrived (see :meth:`stop_on_signals`); the next frame stops the app.
+        self.stop_signal: int | None = None
 
     # -- building --------------------------------------------------------------------------------
     def build(self) -> Any:
@@ -227,8 +233,36 @@ class KioskApp(App):
             Clock.schedule_once(lambda _dt: self.on_home_shown(), 0)
         if self.demo is not None:
             Clock.schedule_once(lambda _dt: self.start_demo(), 0)
+        # after the first frame: the screen is up
+        Clock.schedule_once(lambda _dt: self.heartbeat.ready(self._status()), 0)
+        if self.heartbeat.interval_s is not None:
+            Clock.schedule_interval(self._beat, self.heartbeat.interval_s)
+
+    def _status(self) -> str:
+        c = self.controller
+        return f"kiosk of station {c.config.station_id}" + (
+            " (simulated hardware)" if c.simulated else ""
+        )
+
+    def _beat(self, _dt: float) -> None:
+        self.heartbeat.beat()
+
+    def stop_on_signals(self, signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)) -> None:
+        """Stop cleanly on these signals (``systemctl stop``, a shutdown): a trial running is
+        aborted and stored as such, the store is closed. The handler only notes the signal; the
+        next frame stops the app (nothing of Kivy's runs inside a signal handler)."""
+
+        def note(signum: int, _frame: Any) -> None:
+            self.stop_signal = signum
+
+        for signum in signums:
+            signal.signal(signum, note)
 
     def on_stop(self) -> None:
+        self.heartbeat.stopping(
+            "stopping" + (f" ({signal.Signals(self.stop_signal).name})" if self.stop_signal else "")
+        )
+        Clock.unschedule(self._beat)
         ExceptionManager.remove_handler(self._handler)
         Window.unbind(on_key_down=self._key_down, on_key_up=self._key_up)
         Window.unbind(on_touch_down=self._activity)
@@ -412,6 +446,11 @@ class KioskApp(App):
 
     # -- periodic --------------------------------------------------------------------------------
     def _tick(self, _dt: float) -> None:
+        if self.stop_signal is not None:
+            log.info("stopping on %s", signal.Signals(self.stop_signal).name)
+            Clock.unschedule(self._tick)
+            self.stop()
+            return
         if self.sm is None:
             return
         screen = self.sm.current_screen

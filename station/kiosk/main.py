@@ -137,7 +137,9 @@ def run_kiosk(
             app.run()
             say(json.dumps(figures, indent=2))
             return 0
-        KioskApp(controller, demo=driver).run()
+        app = KioskApp(controller, demo=driver)
+        app.stop_on_signals()
+        app.run()
         return 0
     finally:
         controller.close()

@@ -20,6 +20,11 @@ from station.watchdog import probe, sd_notify, watchdog_interval_s
 
 #: Upper bound for any one event to happen (a slow, loaded CI machine).
 EVENT_TIMEOUT_S = 60.0
+#: The watchdog's probe timeout for a child that answers: generous, so that a slow answer on a
+#: loaded machine is not taken for a hang.
+ANSWERING_PROBE_TIMEOUT_S = 5.0
+#: The probe timeout where a hang is what is tested (the hang lasts an hour).
+HANG_PROBE_TIMEOUT_S = 0.5
 
 CHILD = textwrap.dedent(
     """
@@ -45,25 +50,34 @@ CHILD = textwrap.dedent(
         def log_message(self, *args):
             pass
 
-    http.server.HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    class Server(http.server.HTTPServer):
+        allow_reuse_port = True  # the port the test holds for it (bound, never listening)
+
+    Server(("127.0.0.1", port), Handler).serve_forever()
     """
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture
+def refusing_port() -> Iterator[int]:
+    """A port of 127.0.0.1 where nothing listens, for the test's duration: a socket bound to it
+    but never listening holds it (nobody else can bind it) and connections are refused."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield int(held.getsockname()[1])
 
 
 @pytest.fixture
-def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
-    path = str(tmp_path / "notify.sock")
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(path)
-    sock.settimeout(EVENT_TIMEOUT_S)
-    yield sock, path
-    sock.close()
+def child_port() -> Iterator[int]:
+    """A port of 127.0.0.1 held for the child server, for the test's duration: bound with
+    SO_REUSEPORT but never listening, so that no other program and no outgoing connection can
+    take it, while the child (which also sets SO_REUSEPORT) can listen on it and gets every
+    connection. The watchdog needs the probe address before the child starts, so the child
+    cannot pick a free port of its own (``--port 0``)."""
+    with socket.socket() as held:
+        held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        held.bind(("127.0.0.1", 0))
+        yield int(held.getsockname()[1])
 
 
 def messages_until(sock: socket.socket, wanted: str) -> list[str]:
@@ -74,12 +88,16 @@ def messages_until(sock: socket.socket, wanted: str) -> list[str]:
 
 
 def start_watchdog(
-    tmp_path: Path, notify_path: str, mode: str, *extra_env: tuple[str, str]
+    tmp_path: Path,
+    notify_path: str,
+    port: int,
+    mode: str,
+    *extra_env: tuple[str, str],
+    probe_timeout_s: float = ANSWERING_PROBE_TIMEOUT_S,
 ) -> tuple[subprocess.Popen[bytes], Path]:
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     record = tmp_path / f"child-{mode}.json"
-    port = free_port()
     env = dict(os.environ, NOTIFY_SOCKET=notify_path, **dict(extra_env))
     argv = [
         sys.executable,
@@ -91,7 +109,7 @@ def start_watchdog(
         "--interval",
         "0.2",
         "--probe-timeout",
-        "0.5",
+        str(probe_timeout_s),
         "--failures",
         "2",
         "--start-timeout",
@@ -143,16 +161,16 @@ def test_watchdog_interval_from_systemd() -> None:
     assert watchdog_interval_s({}) is None
 
 
-def test_probe_counts_any_answer_below_500_as_alive() -> None:
-    assert probe(f"http://127.0.0.1:{free_port()}/", 1.0) is not None  # nothing listens
+def test_probe_counts_any_answer_below_500_as_alive(refusing_port: int) -> None:
+    assert probe(f"http://127.0.0.1:{refusing_port}/", 1.0) is not None  # nothing listens
 
 
 def test_ready_then_pings_then_a_clean_stop(
-    tmp_path: Path, notify_socket: tuple[socket.socket, str]
+    tmp_path: Path, notify_socket: tuple[socket.socket, str], child_port: int
 ) -> None:
     sock, path = notify_socket
     proc, record = start_watchdog(
-        tmp_path, path, "redirect", ("LISTEN_PID", "1"), ("LISTEN_FDS", "1")
+        tmp_path, path, child_port, "redirect", ("LISTEN_PID", "1"), ("LISTEN_FDS", "1")
     )
     try:
         seen = messages_until(sock, "READY=1")
@@ -172,10 +190,12 @@ def test_ready_then_pings_then_a_clean_stop(
 
 
 def test_a_hanging_server_is_stopped_so_systemd_restarts_it(
-    tmp_path: Path, notify_socket: tuple[socket.socket, str]
+    tmp_path: Path, notify_socket: tuple[socket.socket, str], child_port: int
 ) -> None:
     sock, path = notify_socket
-    proc, record = start_watchdog(tmp_path, path, "hang")
+    proc, record = start_watchdog(
+        tmp_path, path, child_port, "hang", probe_timeout_s=HANG_PROBE_TIMEOUT_S
+    )
     try:
         messages_until(sock, "READY=1")
         assert proc.wait(timeout=EVENT_TIMEOUT_S) == 1
@@ -189,10 +209,10 @@ def test_a_hanging_server_is_stopped_so_systemd_restarts_it(
 
 
 def test_the_servers_exit_status_is_passed_on(
-    tmp_path: Path, notify_socket: tuple[socket.socket, str]
+    tmp_path: Path, notify_socket: tuple[socket.socket, str], child_port: int
 ) -> None:
     _sock, path = notify_socket
-    proc, _record = start_watchdog(tmp_path, path, "exit3")
+    proc, _record = start_watchdog(tmp_path, path, child_port, "exit3")
     try:
         assert proc.wait(timeout=EVENT_TIMEOUT_S) == 3
     finally:
