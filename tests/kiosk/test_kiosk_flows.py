@@ -4,12 +4,19 @@ results, the virtual-hardware panel, the demo, errors, the idle lock, and the la
 
 from __future__ import annotations
 
+import itertools
+import math
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from station.ui.run import REVIEW, RUNNING
+from station.ui.run import REVIEW, RUNNING, RunSnapshot
 from tests.kiosk.conftest import Kiosk
+
+#: A failure bound: a hold the test never releases (it failed first) lets the trial go after this.
+HOLD_BOUND_S = 60.0
 
 
 def enter_pin(k: Kiosk, pin: str) -> None:
@@ -23,8 +30,81 @@ def run_snapshot(k: Kiosk) -> Any:
     return k.controller.run.snapshot()
 
 
-def test_clinician_flow_to_the_results(kiosk: Kiosk) -> None:
+class Hold:
+    """Holds a real-time trial still at one moment, so that the screen shows it for as many
+    frames as the test needs, however slow the frames are. Given every snapshot the run publishes
+    (on its worker thread, between simulation steps), it stops the worker at the first one
+    ``when`` accepts until :meth:`release`: the trial's virtual time stands still meanwhile (the
+    simulation catches up with the host clock afterwards)."""
+
+    def __init__(self, when: Callable[[RunSnapshot], bool]):
+        self.when = when
+        self.snap: RunSnapshot | None = None
+        self._released = threading.Event()
+
+    def __call__(self, snap: RunSnapshot) -> None:  # the run's worker thread
+        if self.snap is None and self.when(snap):
+            self.snap = snap
+            self._released.wait(HOLD_BOUND_S)
+
+    def release(self) -> None:
+        self._released.set()
+
+    def shown(self, k: Kiosk, what: str) -> RunSnapshot:
+        """Wait until the run screen shows the held snapshot; returns it."""
+        run = k.app.screen("run")
+        k.wait_for(lambda: self.snap is not None and run.shown is self.snap, what, 60)
+        assert self.snap is not None
+        return self.snap
+
+
+@pytest.fixture
+def listen(kiosk: Kiosk, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """``listen(*listeners)``: the runs the kiosk starts from then on give every snapshot they
+    publish to each listener, on their worker thread (RunController's ``listener``), and publish
+    one at every simulation step (a host clock that ticks a second per reading), so that every
+    moment of a trial is published, whatever the load. Holds are released at the end."""
+    c = kiosk.controller
+    start_run = c.start_run
+    holds: list[Hold] = []
+
+    def install(*listeners: Callable[[RunSnapshot], None]) -> None:
+        holds.extend(f for f in listeners if isinstance(f, Hold))
+
+        def each(snap: RunSnapshot) -> None:
+            for f in listeners:
+                f(snap)
+
+        def start(**kwargs: Any) -> Any:
+            clock = itertools.count(0.0, 1.0).__next__
+            return start_run(listener=each, host_clock=clock, **kwargs)
+
+        monkeypatch.setattr(c, "start_run", start)
+
+    yield install
+    for hold in holds:  # a failed test: let the worker go, so the kiosk fixture can stop it
+        hold.release()
+
+
+def test_clinician_flow_to_the_results(kiosk: Kiosk, listen: Callable[..., None]) -> None:
     k = kiosk
+    force_held = Hold(
+        lambda s: (
+            s.protocol == "force_steadiness"
+            and s.state == RUNNING
+            and s.phase_kind == "active"
+            and s.live.forces_n.get("pad_index", 0) > 1.0
+        )
+    )
+    beat_held = Hold(  # just after a click (the disc is lit for its flash_s, 0.12 s)
+        lambda s: (
+            s.protocol == "sync_continuation"
+            and s.state == RUNNING
+            and s.live.beat_age_s is not None
+            and 0 <= s.live.beat_age_s < 0.05
+        )
+    )
+    listen(force_held, beat_held)
     k.shot("01-home", ("title", "clinician_btn", "demo_btn"))
     k.tap(k.button("Clinician"))
     pin = k.wait_screen("pin")
@@ -58,18 +138,13 @@ def test_clinician_flow_to_the_results(kiosk: Kiosk) -> None:
     assert "press the pad" in run.instructions_text and "left hand" in run.title_text
     k.shot("05-run-instructions", ("title", "phase", "instructions", "start_btn", "abort_btn"))
     k.tap(k.button("Start trial"))
-    k.wait_for(
-        lambda: (
-            run_snapshot(k).phase_kind == "active"
-            and run_snapshot(k).live.forces_n.get("pad_index", 0) > 1.0
-        ),
-        "the participant holding the force",
-    )
-    k.frames(3)
+    held = force_held.shown(k, "the participant holding the force")
     bar = run.feedback["force"]
-    assert bar.target_n is not None and bar.band_n is not None and bar.force_n > 1.0
+    assert bar.force_n == held.live.forces_n["pad_index"] > 1.0
+    assert bar.target_n is not None and bar.band_n is not None
     assert run.feedback["fingers"].finger == "index"
     k.shot("06-run-force-bar", ("phase", "timer", "values", "visuals"))
+    force_held.release()
 
     review = k.wait_screen("review")
     assert review.status_text == "Complete" and "mean force n" in review.metrics_text
@@ -95,11 +170,12 @@ def test_clinician_flow_to_the_results(kiosk: Kiosk) -> None:
     k.wait_screen("run")
     k.wait_for(lambda: run_snapshot(k).state == "ready", "the metronome test")
     k.tap(k.button("Start trial"))
-    k.wait_for(
-        lambda: run_snapshot(k).state == RUNNING and run.feedback["metronome"].lit,
-        "a metronome beat lighting the disc",
-    )
+    held = beat_held.shown(k, "a metronome click")
+    metronome = run.feedback["metronome"]
+    assert metronome.beat_age_s == held.live.beat_age_s < metronome.flash_s
+    assert metronome.lit, "a metronome click lights the disc"
     k.shot("09-run-metronome", ("phase", "timer", "values", "visuals"))
+    beat_held.release()
     k.wait_screen("review")
     k.tap(k.button("Keep, next"))
 
@@ -129,7 +205,7 @@ def test_virtual_hardware_panel_runs_a_pegboard_trial(kiosk: Kiosk) -> None:
     k.wait_for(lambda: run_snapshot(k).state == "ready", "the trial")
     k.tap(k.button("Home pad"))  # the hand rests on the home pad
     k.tap(k.button("Start trial"))
-    k.wait_for(lambda: run_snapshot(k).phase_kind == "active", "the go cue", 10)
+    k.wait_for(lambda: run_snapshot(k).phase_kind == "active", "the go cue", 60)
     k.tap(k.button("Home pad"))  # lift-off
     for _ in range(4):
         k.tap(k.button("Peg in"))
@@ -241,27 +317,35 @@ def test_layouts_at_larger_displays(kiosk: Kiosk, size: tuple[int, int]) -> None
 
 
 def test_a_live_adc_fault_shows_a_banner_flags_the_trial_and_the_app_carries_on(
-    kiosk: Kiosk,
+    kiosk: Kiosk, listen: Callable[..., None]
 ) -> None:
     """The simulated ADC is unplugged during the hold: the run screen names the fault and what
     to do, the review shows the trial flagged, the ADC comes back and the next test runs."""
     k = kiosk
     c = k.controller
+    world = c.rig.world
+    adc0 = c.config.adc("adc0").address
+    unplugged: list[RunSnapshot] = []
+
+    def unplug_in_the_hold(snap: RunSnapshot) -> None:  # the worker thread, between steps
+        if snap.protocol == "force_steadiness" and snap.phase_kind == "active" and not unplugged:
+            unplugged.append(snap)
+            world.unplug_adc(adc0)
+
+    fault_held = Hold(lambda s: s.state == RUNNING and bool(s.live.faults))
+    listen(unplug_in_the_hold, fault_held)
     c.set_first_pin("1111", "1111")
     c.participants.create("F001", dominant_hand="right")
     k.app.start_battery("kiosktest", virtual=True)
     run = k.wait_screen("run")
     k.wait_for(lambda: run_snapshot(k).state == "ready", "the first trial")
     k.tap(k.button("Start trial"))
-    k.wait_for(lambda: run_snapshot(k).phase_kind == "active", "the hold")
-    world = c.rig.world
-    adc0 = c.config.adc("adc0").address
-    world.schedule(c.rig.clock.now_ns(), lambda: world.unplug_adc(adc0))  # thread-safe
-    k.wait_for(lambda: run.fault_text, "the fault banner")
-    k.frames(2)
+    held = fault_held.shown(k, "the fault during the trial")
+    assert unplugged and held.phase_kind == "active"  # unplugged, and seen, during the hold
     assert "adc0" in run.fault_text and "What to do" in run.fault_text
     assert "flagged" in run.fault_text and "cable" in run.fault_text
     k.shot("14-run-fault-live", ("fault_banner", "fault", "phase", "abort_btn"))
+    fault_held.release()
     review = k.wait_screen("review")
     assert "flagged" in review.status_text and "cable" in review.faults_text
     k.shot("15-review-fault-live", ("status", "faults", "keep_btn"))
@@ -277,10 +361,20 @@ def test_a_live_adc_fault_shows_a_banner_flags_the_trial_and_the_app_carries_on(
 
 
 def test_the_metronome_clicks_sound_on_the_screen_and_the_setting_silences_them(
-    kiosk: Kiosk,
+    kiosk: Kiosk, listen: Callable[..., None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The buzzer's cues reach the screen's sound (SDL's silent device under test): the go beep
-    and every click of a metronome trial; with the sound setting off, none."""
+    """The buzzer's cues reach the screen's sound (SDL's silent device under test): the go beep,
+    every click and the stop beep of a metronome trial; with the sound setting off, none."""
+    from station.kiosk import audio as audio_module
+
+    # a cue the screen sees late is not played (unit-tested below): here every cue counts,
+    # however slow the frames
+    monkeypatch.setattr(audio_module, "MAX_AGE_S", math.inf)
+    # the trial's end waits for the screen to have seen the stop beep (0.3 s before the end)
+    stop_held = Hold(
+        lambda s: s.state == RUNNING and any(cue.kind == "stop" for cue in s.live.sounds)
+    )
+    listen(stop_held)
     k = kiosk
     c = k.controller
     c.set_first_pin("1111", "1111")
@@ -297,10 +391,12 @@ def test_the_metronome_clicks_sound_on_the_screen_and_the_setting_silences_them(
     audio = k.app.audio
     before = audio.played
     k.tap(k.button("Start trial"))
+    held = stop_held.shown(k, "the stop beep")
+    stop_held.release()
     k.wait_screen("review")
     assert not audio.unavailable, "SDL's dummy audio device should load the tones"
-    # go beep + 6 clicks + the stop beep (a cue is only skipped when the screen saw it too late)
-    assert audio.played - before >= 6
+    assert [cue.kind for cue in held.live.sounds] == ["go"] + ["click"] * 6 + ["stop"]
+    assert audio.played - before == 8  # each once
     assert list((c.config.data_dir / "kivy" / "sounds").glob("tone-*.wav"))
 
     c.settings.change(sound=False)
