@@ -16,8 +16,9 @@ SIGKILL after :data:`STOP_GRACE_S`). The parent starts no thread before the work
 waits on them through pidfds, so it never reaps a process that is not its worker.
 
 A worker can also hang while its process lives: frozen whole (a deadlock holding the GIL, a
-process stopped, a read from a dead SD card), or with every one of its threads stuck on a request
-that never ends. The other worker goes on accepting connections, so the watchdog's probes would
+process stopped), or with every one of its threads stuck on a request that never ends. (A process
+in an uninterruptible read, from a failing SD card say, cannot even be killed: no restart helps
+there.) The other worker goes on accepting connections, so the watchdog's probes would
 rarely notice. So each worker beats: a thread of its own writes a byte to a pipe (its write end
 given as ``$STATION_WORKER_BEAT_FD``) every :data:`BEAT_S`, as long as the worker is not stuck
 (:class:`Progress`: all its threads busy and no request begun or finished for
@@ -58,8 +59,9 @@ MAX_WORKERS: Final = 16
 #: A worker beats this often (seconds).
 BEAT_S: Final = 2.0
 #: A worker whose threads are all busy with no request begun or finished for this long is
-#: stuck: it stops beating (seconds).
-STUCK_S: Final = 30.0
+#: stuck: it stops beating (seconds). Far above a request's usual time (milliseconds; an export
+#: of a participant's whole record, seconds).
+STUCK_S: Final = 60.0
 #: A worker that has not beaten for this long is killed and started again (seconds).
 HANG_TIMEOUT_S: Final = 20.0
 #: The variable that gives a worker the write end of its heartbeat pipe.
@@ -114,12 +116,14 @@ class _Worker:
     slot: int
     proc: subprocess.Popen[bytes]
     pidfd: int
-    #: The read end of its heartbeat pipe (-1 once the worker closed it).
+    #: The read end of its heartbeat pipe (closed when the worker is reaped).
     beat_fd: int
     #: When it last beat (or was started), host CLOCK_MONOTONIC seconds.
     beat_s: float
     #: Killed for not beating (said when it is reaped).
     hung: bool = False
+    #: Its end of the pipe is closed (it is ending): no more beats to read.
+    beat_ended: bool = False
 
 
 class WorkerPool:
@@ -168,27 +172,35 @@ class WorkerPool:
 
     def _spawn(self, slot: int) -> _Worker:
         fd = self.sock.fileno()
-        beat_r, beat_w = os.pipe()
-        os.set_blocking(beat_r, False)
         # a stop signal arriving between the start and the bookkeeping would leave a worker
-        # nobody stops: it waits until the worker is in `live`
+        # nobody stops (or a pipe nobody closes): it waits until the worker is in `live`
         with _signals_deferred():
+            beat_r, beat_w = os.pipe()
             try:
-                proc = subprocess.Popen(
-                    list(self.command(fd)),
-                    pass_fds=(fd, beat_w),
-                    env={**os.environ, BEAT_FD_ENV: str(beat_w)},
-                    stdin=subprocess.DEVNULL,
-                    # its own process group: Ctrl-C in the terminal reaches the parent only,
-                    # which then stops the workers in order (they do not each get it mid-start)
-                    process_group=0,
-                )
+                os.set_blocking(beat_r, False)
+                try:
+                    proc = subprocess.Popen(
+                        list(self.command(fd)),
+                        pass_fds=(fd, beat_w),
+                        env={**os.environ, BEAT_FD_ENV: str(beat_w)},
+                        stdin=subprocess.DEVNULL,
+                        # its own process group: Ctrl-C in the terminal reaches the parent
+                        # only, which then stops the workers in order (they do not each get it
+                        # mid-start)
+                        process_group=0,
+                    )
+                finally:
+                    os.close(beat_w)
+                try:
+                    pidfd = os.pidfd_open(proc.pid)
+                except OSError:
+                    proc.kill()
+                    proc.wait()
+                    raise
             except BaseException:
                 os.close(beat_r)
                 raise
-            finally:
-                os.close(beat_w)
-            worker = _Worker(slot, proc, os.pidfd_open(proc.pid), beat_r, self.clock())
+            worker = _Worker(slot, proc, pidfd, beat_r, self.clock())
             self.live[worker.pidfd] = worker
         return worker
 
@@ -197,18 +209,25 @@ class WorkerPool:
         KeyboardInterrupt here); a worker that exits is started again. Raises
         :class:`StationError` when workers keep exiting."""
         while not self._stopping:
-            beats = {w.beat_fd: w for w in self.live.values() if w.beat_fd >= 0}
-            ready, _, _ = select.select(
-                [self._wake_r, *self.live, *beats], [], [], self._until_overdue()
-            )
-            for fd in ready:
-                if fd in beats:
-                    self._read_beats(beats[fd])
-            for fd in ready:
-                if fd == self._wake_r or self._stopping or fd not in self.live:
-                    continue
-                self._reap(self.live.pop(fd))
-            self._kill_silent()
+            self.watch_once()
+
+    def watch_once(self) -> None:
+        """One round of :meth:`serve`: wait until a worker ends or beats, or one is overdue;
+        restart those that ended, kill those silent for too long."""
+        # what the fd numbers meant when select() saw them: reaping closes a worker's fds and
+        # its successor may get the same numbers within this round
+        before = dict(self.live)
+        beats = {w.beat_fd: w for w in before.values() if not w.beat_ended}
+        ready, _, _ = select.select([self._wake_r, *before, *beats], [], [], self._until_overdue())
+        for fd in ready:
+            if fd in beats:
+                self._read_beats(beats[fd])
+        for fd in ready:
+            worker = before.get(fd)
+            if worker is None or self._stopping or self.live.get(fd) is not worker:
+                continue
+            self._reap(self.live.pop(fd))
+        self._kill_silent()
 
     def _until_overdue(self) -> float:
         """Seconds until the next worker is overdue (0: one is already)."""
@@ -224,9 +243,9 @@ class WorkerPool:
                     return
         except BlockingIOError:
             return
-        # end of file: the worker is ending (its pidfd says so) or closed the pipe
-        os.close(worker.beat_fd)
-        worker.beat_fd = -1
+        # end of file: the worker is ending (its pidfd says so) or closed the pipe; the fd is
+        # closed when it is reaped (closing it now would free its number for a new worker's)
+        worker.beat_ended = True
 
     def _kill_silent(self) -> None:
         now = self.clock()
@@ -239,8 +258,7 @@ class WorkerPool:
     def _reap(self, worker: _Worker) -> None:
         code = worker.proc.wait()
         os.close(worker.pidfd)
-        if worker.beat_fd >= 0:
-            os.close(worker.beat_fd)
+        os.close(worker.beat_fd)
         now = time.monotonic()
         self.exits.append(now)
         while self.exits and now - self.exits[0] > RESTART_WINDOW_S:
@@ -287,8 +305,7 @@ class WorkerPool:
                 worker.proc.kill()
                 worker.proc.wait()
             os.close(worker.pidfd)
-            if worker.beat_fd >= 0:
-                os.close(worker.beat_fd)
+            os.close(worker.beat_fd)
         self.live.clear()
         self.sock.close()
         for fd in (self._wake_r, self._wake_w):
@@ -349,9 +366,9 @@ def _exit_with_parent(parent_pid: int) -> None:
 class Progress:
     """WSGI middleware that knows whether a worker still gets through its requests.
 
-    Stuck (:meth:`stuck`): every one of its ``threads`` is inside the app and none has begun or
-    finished a request for ``stuck_s``. One slow request (a large export) is not stuck while
-    the other threads serve.
+    Stuck (:meth:`stuck`): every one of its ``threads`` is busy with a request (from the app's
+    call until the server closes the response body) and none has begun or finished one for
+    ``stuck_s``. One slow request (a large export) is not stuck while the other threads serve.
     """
 
     def __init__(
@@ -378,9 +395,11 @@ class Progress:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         self._moved(+1)
         try:
-            return self.app(environ, start_response)
-        finally:
+            body = self.app(environ, start_response)
+        except BaseException:
             self._moved(-1)
+            raise
+        return _Body(body, lambda: self._moved(-1))
 
     def stuck(self) -> bool:
         with self._lock:
@@ -408,6 +427,28 @@ def beat_forever(
             return
 
 
+class _Body:
+    """A response body that says when the server is done with it (WSGI servers call
+    ``close()`` once they have sent it, or given up)."""
+
+    def __init__(self, body: Any, done: Callable[[], None]) -> None:
+        self._body = body
+        self._done: Callable[[], None] | None = done
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            done, self._done = self._done, None
+            if done is not None:
+                done()
+
+
 class _Heart:
     """What the heartbeat thread asks: is the worker's :class:`Progress` (once the server is
     made) stuck?"""
@@ -425,6 +466,7 @@ def _start_beating() -> _Heart:
     if text.isdigit():
         fd = int(text)
         os.set_blocking(fd, False)
+        os.set_inheritable(fd, False)  # a program the app might start gets no heartbeat
         threading.Thread(
             target=beat_forever, args=(fd, heart.stuck), name="worker-heartbeat", daemon=True
         ).start()

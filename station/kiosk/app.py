@@ -196,6 +196,7 @@ class KioskApp(App):
         self.heartbeat = Heartbeat()
         #: A stop signal arrived (see :meth:`stop_on_signals`); the next frame stops the app.
         self.stop_signal: int | None = None
+        self._said_stopping = False
 
     # -- building --------------------------------------------------------------------------------
     def build(self) -> Any:
@@ -233,16 +234,20 @@ class KioskApp(App):
             Clock.schedule_once(lambda _dt: self.on_home_shown(), 0)
         if self.demo is not None:
             Clock.schedule_once(lambda _dt: self.start_demo(), 0)
-        # after the first frame: the screen is up
-        Clock.schedule_once(lambda _dt: self.heartbeat.ready(self._status()), 0)
-        if self.heartbeat.interval_s is not None:
-            Clock.schedule_interval(self._beat, self.heartbeat.interval_s)
+        # once the first frame is on the screen (drawn and swapped)
+        Window.bind(on_flip=self._first_flip)
 
     def _status(self) -> str:
         c = self.controller
         return f"kiosk of station {c.config.station_id}" + (
             " (simulated hardware)" if c.simulated else ""
         )
+
+    def _first_flip(self, *_: Any) -> None:
+        Window.unbind(on_flip=self._first_flip)
+        self.heartbeat.ready(self._status())
+        if self.heartbeat.interval_s is not None:
+            Clock.schedule_interval(self._beat, self.heartbeat.interval_s)
 
     def _beat(self, _dt: float) -> None:
         self.heartbeat.beat()
@@ -259,13 +264,16 @@ class KioskApp(App):
             signal.signal(signum, note)
 
     def on_stop(self) -> None:
-        self.heartbeat.stopping(
-            "stopping" + (f" ({signal.Signals(self.stop_signal).name})" if self.stop_signal else "")
-        )
+        # once (Kivy calls on_stop again when App.stop() ended the loop): systemd is told once
+        if self.heartbeat.enabled and not self._said_stopping:
+            self._said_stopping = True
+            why = f" ({signal.Signals(self.stop_signal).name})" if self.stop_signal else ""
+            self.heartbeat.stopping("stopping" + why)
         Clock.unschedule(self._beat)
         ExceptionManager.remove_handler(self._handler)
         Window.unbind(on_key_down=self._key_down, on_key_up=self._key_up)
         Window.unbind(on_touch_down=self._activity)
+        Window.unbind(on_flip=self._first_flip)
         Clock.unschedule(self._tick)
         Clock.unschedule(self._idle_check)
 

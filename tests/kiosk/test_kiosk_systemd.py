@@ -72,6 +72,9 @@ def test_kiosk_is_ready_beats_and_stops_cleanly_on_sigterm(
             pass
         assert message == ["STOPPING=1", "STATUS=stopping (SIGTERM)"]
         assert proc.wait(timeout=EVENT_TIMEOUT_S) == 0, log.read_text(errors="replace")
+        sock.settimeout(0)
+        with pytest.raises(BlockingIOError):  # said once
+            sock.recv(4096)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -60,11 +60,13 @@ def test_progress_is_stuck_only_when_every_thread_is_held_without_movement() -> 
     clock = FakeClock()
     release = threading.Event()
     progress = workers.Progress(_app(release), threads=2, stuck_s=30.0, clock=clock)
-    assert progress({"PATH_INFO": "/"}, lambda *a: None) == [b"ok"]
+    body = progress({"PATH_INFO": "/"}, lambda *a: None)
+    assert list(body) == [b"ok"]
+    body.close()
     held: list[threading.Thread] = []
 
     def slow() -> None:
-        progress({"PATH_INFO": "/slow"}, lambda *a: None)
+        progress({"PATH_INFO": "/slow"}, lambda *a: None).close()
 
     def hold_one() -> None:
         before = progress.busy
@@ -89,6 +91,25 @@ def test_progress_is_stuck_only_when_every_thread_is_held_without_movement() -> 
         for thread in held:
             thread.join(EVENT_TIMEOUT_S)
     assert progress.busy == 0 and not progress.stuck()
+
+
+def test_a_request_is_busy_until_the_server_closes_its_body() -> None:
+    closed: list[bool] = []
+
+    class Body(list):
+        def close(self) -> None:
+            closed.append(True)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Body:
+        return Body([b"a", b"b"])
+
+    progress = workers.Progress(app, threads=1, stuck_s=0.0, clock=FakeClock())
+    body = progress({}, lambda *a: None)
+    assert progress.busy == 1 and progress.stuck()  # still being sent
+    assert list(body) == [b"a", b"b"]
+    body.close()
+    body.close()  # a second close changes nothing
+    assert closed == [True, True] and progress.busy == 0 and not progress.stuck()
 
 
 def test_a_request_that_raises_still_counts_as_finished() -> None:
@@ -164,6 +185,48 @@ def test_the_pool_kills_and_restarts_a_worker_that_stops_beating(tmp_path: Path)
     assert not failure, failure
     with pytest.raises(ProcessLookupError):
         os.kill(first, 0)
+
+
+def _dead(pids: list[int]) -> None:
+    """Wait until these processes (children of the pool, not reaped yet) have ended."""
+    fds = [os.pidfd_open(pid) for pid in pids]
+    try:
+        for fd in fds:
+            assert select.select([fd], [], [], EVENT_TIMEOUT_S)[0], "a worker did not end"
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def test_workers_dying_together_are_all_restarted(tmp_path: Path) -> None:
+    """Reaping closes a worker's descriptors and its successor may get the same numbers within
+    the same round: the pool must not take the new worker for one that ended (and block
+    waiting for it)."""
+    script = tmp_path / "child.py"
+    script.write_text(BEATING_CHILD)
+    sock = workers.listen_socket("127.0.0.1", 0)
+    said: list[str] = []
+    pool = workers.WorkerPool(sock, 2, lambda fd: [sys.executable, str(script)], say=said.append)
+    pool.start()
+    try:
+        first, _ = pool.pids()
+        os.kill(first, signal.SIGKILL)  # its successor goes last in the pool's order
+        _dead([first])
+        while len(said) < 1:
+            pool.watch_once()
+        pids = pool.pids()
+        for pid in pids:  # both in the same round (the OOM killer, say)
+            os.kill(pid, signal.SIGKILL)
+        _dead(pids)
+        rounds = threading.Thread(target=lambda: [pool.watch_once() for _ in range(2)])
+        rounds.start()
+        rounds.join(EVENT_TIMEOUT_S)
+        assert not rounds.is_alive(), f"the pool hangs waiting for a live worker: {said}"
+        assert len(said) == 3, said
+        assert not set(pids) & set(pool.pids()) and len(pool.pids()) == 2
+    finally:
+        pool.stop()
+    assert all("exited with signal 9; started it again" in line for line in said), said
 
 
 def _get_status(url: str) -> int:
