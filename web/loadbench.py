@@ -1641,9 +1641,9 @@ def _overlap(timing: dict[str, Any] | None, window: list[int] | None) -> float |
 TIMING_FIELDS: Final = (
     ("lost", "lost edges (throughput + latency runs)"),
     ("timestamp_error_max_ns", "timestamp error (GIL + latency runs), max (ns)"),
-    ("latency_p50_ms", "edge due -> consumer latency p50 (ms)"),
-    ("latency_p99_ms", "edge due -> consumer latency p99 (ms)"),
-    ("latency_max_ms", "edge due -> consumer latency max (ms)"),
+    ("latency_p50_ms", "callback -> consumer latency p50 (ms)"),
+    ("latency_p99_ms", "callback -> consumer latency p99 (ms)"),
+    ("latency_max_ms", "callback -> consumer latency max (ms)"),
     ("events_per_s", "zero-loss throughput (edges/s)"),
     ("sustained_offered_per_s", "highest rate sustained (offered edges/s)"),
 )
