@@ -491,13 +491,13 @@ def _last_selftest(data_dir: Path, now: datetime, why: str, kiosk: tuple[str, st
     from station.selftest import load_last_report
 
     stop, start = kiosk
-    # the kiosk never tests the devices itself: only `station selftest` and `station doctor`
-    # (with the hardware free) write the report this judges
+    # the kiosk tests every device each time it starts (AppController.check_devices), and so
+    # do `station selftest` and `station doctor` with the hardware free: their last report
     daily = (
-        f"at the start of each clinic day: {stop}; station doctor (tests every device and keeps "
-        f"the report); {start}"
+        f"restart the kiosk, which tests every device as it starts ({stop}; {start}); or, with "
+        "it stopped, station doctor"
     )
-    limit = "the kiosk does not test the devices itself"
+    limit = "the kiosk tests the devices each time it starts"
     try:
         doc = load_last_report(data_dir)
     except StationError as exc:

@@ -215,7 +215,7 @@ class KioskApp(App):
         home.station_text = f"station {c.config.station_id}" + (
             ", simulated hardware" if c.simulated else ""
         )
-        home.notice_text = interrupted_notice(c.interrupted, (c.settings.problem,))
+        home.notice_text = interrupted_notice(c.interrupted, (c.settings.problem, c.device_problem))
         self.screen("battery").simulated = c.simulated  # type: ignore[attr-defined]
         if c.virtual is not None:
             self.panel = VirtualPanel(c.virtual, self)

@@ -123,6 +123,9 @@ def run_kiosk(
     controller = AppController.open(config)
     controller.realtime = not fast
     try:
+        # every device tested before anything is recorded: what is wrong is on the home screen,
+        # and the report keeps the hourly health check and the server's status page current
+        controller.check_devices()
         from station.kiosk.app import KioskApp
         from station.ui.demo import DemoDriver
 

@@ -30,6 +30,8 @@ from station.ui.virtual import VirtualHardwareController
 log = logging.getLogger("station.ui.app")
 
 T = TypeVar("T")
+#: The home screen names at most this many failing devices (the report has them all).
+MAX_DEVICES_NAMED = 5
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,8 @@ class AppController:
         self.recovered: list[str] = [item.describe() for item in found]
         #: The display settings (text size, contrast, mirroring, sound).
         self.settings = SettingsController(config.data_dir, simulated=bool(rig.simulated))
+        #: What the device check found wrong, for the home screen (None: all ok, or not run).
+        self.device_problem: str | None = None
 
     @classmethod
     def open(
@@ -194,6 +198,42 @@ class AppController:
             self.store.close()
         finally:
             self.rig.close()
+
+    def check_devices(self, sample_s: float = 0.5) -> str | None:
+        """Test every device as ``station selftest`` does (a brief blink and beep of each
+        output), before anything is recorded; keep the report in the data folder (the clinic
+        server's status page and the hourly health check read it); return, and keep in
+        :attr:`device_problem` for the home screen, what is wrong (None: every device ok).
+
+        Never raises for a fault found: a check that cannot run, or a report that cannot be
+        saved, is itself the problem returned."""
+        from station.selftest import run_selftest, save_last_report, selftest_report
+
+        try:
+            checks = run_selftest(self.rig, sample_s=sample_s)
+        except (StationError, OSError) as exc:
+            self.device_problem = (
+                f"The device check at start could not run: {exc}. Check the wiring "
+                "(station selftest --watch shows every device live)."
+            )
+            return self.device_problem
+        failing = [c.name for c in checks if not c.ok]
+        problem = None
+        if failing:
+            names = ", ".join(failing[:MAX_DEVICES_NAMED])
+            if len(failing) > MAX_DEVICES_NAMED:
+                names += f" and {len(failing) - MAX_DEVICES_NAMED} more"
+            problem = (
+                f"Device check: {len(failing)} of {len(checks)} devices failing ({names}). "
+                "Check their cables before recording; station selftest --watch shows why."
+            )
+        try:
+            save_last_report(self.config.data_dir, selftest_report(self.rig, checks))
+        except (StationError, OSError) as exc:
+            saved = f"The device check's report could not be saved: {exc}."
+            problem = f"{problem} {saved}" if problem else saved
+        self.device_problem = problem
+        return problem
 
     @property
     def simulated(self) -> bool:

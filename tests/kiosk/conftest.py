@@ -359,7 +359,16 @@ def kiosk_config() -> StationConfig:
 
 
 @pytest.fixture
-def kiosk(kivy_window: Any, kiosk_config: StationConfig) -> Iterator[Kiosk]:
+def before_build() -> Callable[[AppController], None]:
+    """What happens to the controller before the app is built (a test module overrides this
+    fixture, e.g. to run the device check as `station kiosk` does)."""
+    return lambda controller: None
+
+
+@pytest.fixture
+def kiosk(
+    kivy_window: Any, kiosk_config: StationConfig, before_build: Callable[[AppController], None]
+) -> Iterator[Kiosk]:
     """A fresh app (its own controller, rig and store) in the session's window."""
     from kivy.app import App
     from kivy.base import EventLoop
@@ -368,6 +377,7 @@ def kiosk(kivy_window: Any, kiosk_config: StationConfig) -> Iterator[Kiosk]:
 
     kivy_window.size = WINDOW_SIZE
     controller = AppController.open(kiosk_config)
+    before_build(controller)
     app = KioskApp(controller)
     app._run_prepare()  # what App.run() does before its main loop (Kivy's own async tests too)
     driver = Kiosk(app, kivy_window, controller)

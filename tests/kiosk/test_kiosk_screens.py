@@ -356,6 +356,27 @@ def test_largest_text_high_contrast_and_mirrored(
     k.shot("run-ready-nine_hole_peg-left-largest-hc", ("instructions", "visuals", "start_btn"))
 
 
+def test_home_names_failing_devices_beside_a_crash_at_largest_text(
+    crashed: Any, kiosk: Kiosk
+) -> None:
+    """The device check's finding (every ADC unplugged: the longest it says) and a crashed
+    trial on the home screen together, smallest display, largest text: nothing cut off."""
+    from station.kiosk.screens import interrupted_notice
+
+    k = kiosk
+    c = k.controller
+    c.settings.change(text_size="largest")
+    k.app.apply_settings()
+    for address in (0x48, 0x49, 0x4A, 0x4B):
+        c.rig.world.unplug_adc(address)
+    problem = c.check_devices()
+    assert problem is not None and "10 of 31 devices failing" in problem
+    home = k.wait_screen("home")
+    home.notice_text = interrupted_notice(c.interrupted, (c.settings.problem, problem))
+    assert "C042" in home.notice_text and problem in home.notice_text
+    k.shot("home-device-problem-largest", ("title", "notice", "clinician_btn"))
+
+
 def test_the_layout_check_finds_what_is_cut_off(kiosk: Kiosk) -> None:
     """check_screen fails on a shortened button text, a button below 9 mm, a widget outside the
     window and a wrapped text taller than its label (so the screenshots' checks can fail)."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from station.selftest import load_last_report
 from station.store import INTERRUPTED_FAULT, Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,6 +83,9 @@ def test_kiosk_is_ready_beats_and_stops_cleanly_on_sigterm(
     store = Store.open(data_dir)
     try:
         assert store.recovered == [], "the stop left a session or trial running"
+        # the device check the kiosk ran as it started: every simulated device ok
+        report = load_last_report(data_dir)
+        assert report is not None and report["ok"] is True and report["devices"] == 31
         assert store.integrity_check() == "ok"
         with store.engine.connect() as conn:
             sessions = conn.exec_driver_sql("SELECT status FROM sessions").all()
