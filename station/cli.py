@@ -363,12 +363,11 @@ def _selftest(rig: object, args: argparse.Namespace) -> int:
 
 def _keep_selftest_report(rig: object, checks: list[Any]) -> None:
     """Save the report for the clinic server's status page; a failure only warns."""
-    from station.selftest import save_last_report, selftest_report
+    from station.selftest import keep_last_report
 
-    try:
-        save_last_report(rig.config.data_dir, selftest_report(rig, checks))  # type: ignore[attr-defined, arg-type]
-    except (OSError, StationError) as exc:
-        print(f"warning: the self-test report was not saved ({exc})", file=sys.stderr)
+    why = keep_last_report(rig, checks)  # type: ignore[arg-type]
+    if why is not None:
+        print(f"warning: the self-test report was not saved ({why})", file=sys.stderr)
 
 
 def _watch(rig: object) -> None:

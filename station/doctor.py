@@ -24,7 +24,6 @@ hardware (on a running kiosk the last saved report is judged instead) and never 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -438,7 +437,7 @@ def _selftest(config: StationConfig, options: DoctorOptions, now: datetime) -> C
 
 def _live_selftest(config: StationConfig, options: DoctorOptions) -> Check:
     from station.rig import open_rig
-    from station.selftest import run_selftest, save_last_report, selftest_report
+    from station.selftest import keep_last_report, run_selftest
 
     try:
         rig = open_rig(config)
@@ -454,8 +453,7 @@ def _live_selftest(config: StationConfig, options: DoctorOptions) -> Check:
         # a missing or unwritable data folder is reported by the folder check: the report is
         # not saved then (saving would make the missing folder)
         if config.data_dir.is_dir():
-            with contextlib.suppress(OSError, StationError):
-                save_last_report(config.data_dir, selftest_report(rig, checks))
+            keep_last_report(rig, checks)  # not kept: the folder checks say why
         simulated = " (simulated)" if rig.simulated else ""
     finally:
         rig.close()

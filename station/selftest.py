@@ -285,6 +285,16 @@ def save_last_report(data_dir: Path, report: dict[str, Any]) -> Path:
     return path
 
 
+def keep_last_report(rig: Rig, checks: list[DeviceCheck]) -> str | None:
+    """Save these checks as the last self-test of the rig's data folder; None when kept, else
+    why not (a full disk, a folder that cannot be written: the caller says it, never raises)."""
+    try:
+        save_last_report(rig.config.data_dir, selftest_report(rig, checks))
+    except (OSError, StationError) as exc:
+        return str(exc)
+    return None
+
+
 def load_last_report(data_dir: Path) -> dict[str, Any] | None:
     """The last self-test report, or None when none was saved yet."""
     path = last_report_path(data_dir)

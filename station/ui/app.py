@@ -207,7 +207,7 @@ class AppController:
 
         Never raises for a fault found: a check that cannot run, or a report that cannot be
         saved, is itself the problem returned."""
-        from station.selftest import run_selftest, save_last_report, selftest_report
+        from station.selftest import keep_last_report, run_selftest
 
         try:
             checks = run_selftest(self.rig, sample_s=sample_s)
@@ -227,10 +227,9 @@ class AppController:
                 f"Device check: {len(failing)} of {len(checks)} devices failing ({names}). "
                 "Check their cables before recording; station selftest --watch shows why."
             )
-        try:
-            save_last_report(self.config.data_dir, selftest_report(self.rig, checks))
-        except (StationError, OSError) as exc:
-            saved = f"The device check's report could not be saved: {exc}."
+        why = keep_last_report(self.rig, checks)
+        if why is not None:
+            saved = f"The device check's report could not be saved: {why}."
             problem = f"{problem} {saved}" if problem else saved
         self.device_problem = problem
         return problem
